@@ -1,0 +1,124 @@
+//! How a statistic's options reach its accumulator.
+//!
+//! The SQL rewrite (see [`crate::metric_sql`]) turns a call such as
+//! `deltamethod(avg(a)/avg(b), std => false)` into `deltamethod('<spec>', a, b)`: a JSON spec
+//! literal first, then the plain column expressions. The spec is bound into the function
+//! instance by the function's `simplify` hook ([`bind_spec`]) so that the literal is not
+//! materialised for every row; an unbound call (optimizer off) still works by reading the
+//! literal ([`literal_spec`]) and skipping that column ([`SkipSpec`]).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::{Accumulator, AggregateUDF, Expr};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+use serde::de::DeserializeOwned;
+
+/// Parses a spec, naming the function on failure.
+pub fn read_spec<T: DeserializeOwned>(function: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| {
+        datafusion::common::DataFusionError::Plan(format!("{function}: invalid options '{json}': {e}"))
+    })
+}
+
+fn spec_text(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
+        _ => None,
+    }
+}
+
+const HINT: &str = "call it with a metric of avg(...) terms, e.g. deltamethod(avg(numerator) / avg(denominator))";
+
+/// The spec literal of an unbound call, from its physical arguments.
+pub fn literal_spec(function: &str, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<String> {
+    exprs
+        .first()
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .and_then(|l| spec_text(l.value()))
+        .map(str::to_owned)
+        .ok_or_else(|| datafusion::common::DataFusionError::Plan(format!("{function}: {HINT}")))
+}
+
+/// Moves the spec literal of `call` into a function instance made by `bind`.
+pub fn bind_spec(mut call: AggregateFunction, bind: impl Fn(String) -> AggregateUDF) -> Result<Expr> {
+    let spec = match call.params.args.first() {
+        Some(Expr::Literal(value, _)) => spec_text(value).map(str::to_owned),
+        _ => None,
+    };
+    let Some(spec) = spec else {
+        return Ok(Expr::AggregateFunction(call));
+    };
+    call.params.args.remove(0);
+    Ok(Expr::AggregateFunction(AggregateFunction { func: Arc::new(bind(spec)), params: call.params }))
+}
+
+/// Argument coercion: the leading `skip` spec arguments become Utf8, numbers and booleans
+/// become Float64, anything else is left for [`require_numeric_fields`] to reject by name.
+pub fn coerce_numeric(skip: usize, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    Ok(arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i < skip {
+                DataType::Utf8
+            } else if t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null) {
+                DataType::Float64
+            } else {
+                t.clone()
+            }
+        })
+        .collect())
+}
+
+/// Rejects non-numeric inputs, naming the column.
+pub fn require_numeric_fields(function: &str, fields: &[FieldRef]) -> Result<()> {
+    for f in fields {
+        let t = f.data_type();
+        if !(t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null)) {
+            return plan_err!(
+                "{function}: column '{}' has type {t}, but a number is needed inside avg(...); \
+                 cast it (CAST({} AS DOUBLE)) or compare it (({} = 'value')) first",
+                f.name(),
+                f.name(),
+                f.name()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Drops the leading spec column(s) of an unbound call before the real accumulator.
+#[derive(Debug)]
+pub struct SkipSpec<A> {
+    skip: usize,
+    inner: A,
+}
+
+impl<A> SkipSpec<A> {
+    pub fn new(skip: usize, inner: A) -> Self {
+        SkipSpec { skip, inner }
+    }
+}
+
+impl<A: Accumulator> Accumulator for SkipSpec<A> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.update_batch(&values[self.skip..])
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.inner.evaluate()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+}

@@ -1,0 +1,306 @@
+//! Metric expressions in SQL: the rewrite that lets users write
+//! `deltamethod(avg(numerator) / avg(denominator))`.
+//!
+//! SQL does not allow an aggregate inside an aggregate, so calls of fastcausal's metric
+//! functions are rewritten in the parsed statement, before planning. The metric argument is
+//! turned into a [`MetricExpr`] over placeholders (`$1 / $2`) and the list of distinct column
+//! expressions found inside `avg(...)`; named options (`std => false`) are read; and the call
+//! becomes `deltamethod('<json spec>', numerator, denominator)`, which DataFusion plans like any
+//! aggregate (so `GROUP BY`, `FILTER`, subqueries and joins work unchanged). A projection item
+//! that is such a call keeps the text the user wrote as its column name.
+//!
+//! A metric is built from `avg(<expr>)` terms (`mean` is accepted as a synonym), numbers,
+//! `+ - * /` and parentheses. Anything else is an error that shows where it is.
+
+use std::ops::ControlFlow;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Select,
+    SelectItem, Spanned, UnaryOperator, Value, VisitMut, VisitorMut,
+};
+use fastcausal_stats::MetricExpr;
+
+use crate::functions::deltamethod::DeltaMethodSpec;
+
+/// Names of the functions whose first argument is a metric expression.
+pub const METRIC_FUNCTIONS: &[&str] = &["deltamethod"];
+
+/// Rewrites every metric-function call in `statement` in place.
+pub fn rewrite_statement(statement: &mut DFStatement) -> Result<()> {
+    let mut v = MetricRewriter;
+    let flow = match statement {
+        DFStatement::Statement(s) => s.visit(&mut v),
+        DFStatement::Explain(e) => return rewrite_statement(&mut e.statement),
+        DFStatement::CopyTo(c) => match &mut c.source {
+            CopyToSource::Query(q) => q.visit(&mut v),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        _ => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn function_name(f: &Function) -> Option<String> {
+    match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(id)] => Some(id.value.to_lowercase()),
+        _ => None,
+    }
+}
+
+fn is_metric_call(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if function_name(f).is_some_and(|n| METRIC_FUNCTIONS.contains(&n.as_str())))
+}
+
+struct MetricRewriter;
+
+impl VisitorMut for MetricRewriter {
+    type Break = DataFusionError;
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<DataFusionError> {
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(e) = item
+                && is_metric_call(e)
+            {
+                let alias = Ident::with_quote('"', e.to_string());
+                *item = SelectItem::ExprWithAlias { expr: e.clone(), alias };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
+        if let Expr::Function(f) = expr
+            && let Some(name) = function_name(f)
+            && METRIC_FUNCTIONS.contains(&name.as_str())
+            && let Err(e) = rewrite_call(&name, f)
+        {
+            return ControlFlow::Break(e);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Where an expression starts, as "line L, column C".
+fn at(e: &impl Spanned) -> String {
+    let s = e.span().start;
+    if s.line == 0 { String::new() } else { format!(" at line {}, column {}", s.line, s.column) }
+}
+
+fn plan_error(msg: String) -> DataFusionError {
+    DataFusionError::Plan(msg)
+}
+
+/// Positional and named arguments of a call.
+struct CallArgs {
+    positional: Vec<Expr>,
+    named: Vec<(String, Expr)>,
+}
+
+fn call_args(name: &str, f: &Function) -> Result<CallArgs> {
+    let list = match &f.args {
+        FunctionArguments::List(list) => list,
+        _ => return Err(plan_error(format!("{name} needs arguments, e.g. {name}(avg(numerator) / avg(denominator))"))),
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Err(plan_error(format!("{name}: DISTINCT and ORDER BY are not supported in its arguments")));
+    }
+    let mut out = CallArgs { positional: Vec::new(), named: Vec::new() };
+    for a in &list.args {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+                if !out.named.is_empty() {
+                    return Err(plan_error(format!("{name}: positional argument{} after a named one", at(e))));
+                }
+                out.positional.push(e.clone());
+            }
+            FunctionArg::Named { name: n, arg: FunctionArgExpr::Expr(e), .. } => {
+                out.named.push((n.value.to_lowercase(), e.clone()))
+            }
+            FunctionArg::ExprNamed { name: Expr::Identifier(n), arg: FunctionArgExpr::Expr(e), .. } => {
+                out.named.push((n.value.to_lowercase(), e.clone()))
+            }
+            other => return Err(plan_error(format!("{name}: unsupported argument `{other}`"))),
+        }
+    }
+    Ok(out)
+}
+
+/// A literal boolean option.
+fn bool_option(function: &str, option: &str, e: &Expr) -> Result<bool> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Boolean(b) => Ok(*b),
+            _ => Err(plan_error(format!("{function}: option {option} must be true or false, found `{e}`{}", at(e)))),
+        },
+        _ => Err(plan_error(format!("{function}: option {option} must be true or false, found `{e}`{}", at(e)))),
+    }
+}
+
+fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
+    let args = call_args(name, f)?;
+    let Some(metric_sql) = args.positional.first() else {
+        return Err(plan_error(format!("{name} needs a metric, e.g. {name}(avg(numerator) / avg(denominator))")));
+    };
+    let mut parsed = ParsedMetric::default();
+    let metric = parsed.metric(name, metric_sql)?;
+    if parsed.exprs.is_empty() {
+        return Err(plan_error(format!(
+            "{name}: the metric `{metric_sql}`{} has no avg(...) term, so it has no variance",
+            at(metric_sql)
+        )));
+    }
+    let (spec, columns) = match name {
+        "deltamethod" => {
+            let mut std = true;
+            if let Some(e) = args.positional.get(1) {
+                std = bool_option(name, "std", e)?;
+            }
+            if let Some(e) = args.positional.get(2) {
+                return Err(plan_error(format!("{name}: unexpected argument `{e}`{}; it takes a metric and std", at(e))));
+            }
+            for (option, e) in &args.named {
+                match option.as_str() {
+                    "std" => std = bool_option(name, "std", e)?,
+                    other => {
+                        return Err(plan_error(format!("{name}: unknown option `{other}`{}; the option is std => true|false", at(e))));
+                    }
+                }
+            }
+            let spec = DeltaMethodSpec { metric: metric.to_string(), columns: parsed.names(), std };
+            (serde_json::to_string(&spec).expect("spec serialises"), parsed.exprs)
+        }
+        other => return Err(plan_error(format!("internal: no rewrite for metric function {other}"))),
+    };
+    let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
+        Value::SingleQuotedString(spec).with_empty_span(),
+    )))];
+    new_args.extend(columns.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))));
+    if let FunctionArguments::List(list) = &mut f.args {
+        list.args = new_args;
+    }
+    Ok(())
+}
+
+/// The columns found inside `avg(...)` terms, deduplicated by their text.
+#[derive(Default)]
+struct ParsedMetric {
+    exprs: Vec<Expr>,
+    texts: Vec<String>,
+}
+
+impl ParsedMetric {
+    fn names(&self) -> Vec<String> {
+        self.texts.clone()
+    }
+
+    fn column(&mut self, e: &Expr) -> usize {
+        let text = e.to_string();
+        if let Some(j) = self.texts.iter().position(|t| *t == text) {
+            return j;
+        }
+        self.texts.push(text);
+        self.exprs.push(e.clone());
+        self.exprs.len() - 1
+    }
+
+    fn metric(&mut self, function: &str, e: &Expr) -> Result<MetricExpr> {
+        let bad = |what: String| {
+            plan_error(format!(
+                "{function}: {what}{}; a metric is built from avg(<column expression>) terms, numbers, + - * / and parentheses, \
+                 e.g. avg(numerator) / avg(denominator)",
+                at(e)
+            ))
+        };
+        Ok(match e {
+            Expr::Nested(inner) => self.metric(function, inner)?,
+            Expr::BinaryOp { left, op, right } => {
+                let (l, r) = (self.metric(function, left)?, self.metric(function, right)?);
+                match op {
+                    BinaryOperator::Plus => MetricExpr::Add(l.into(), r.into()),
+                    BinaryOperator::Minus => MetricExpr::Sub(l.into(), r.into()),
+                    BinaryOperator::Multiply => MetricExpr::Mul(l.into(), r.into()),
+                    BinaryOperator::Divide => MetricExpr::Div(l.into(), r.into()),
+                    other => return Err(bad(format!("operator `{other}` is not allowed in a metric"))),
+                }
+            }
+            Expr::UnaryOp { op: UnaryOperator::Minus, expr } => MetricExpr::Neg(self.metric(function, expr)?.into()),
+            Expr::UnaryOp { op: UnaryOperator::Plus, expr } => self.metric(function, expr)?,
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => MetricExpr::Const(n.parse().map_err(|_| bad(format!("`{n}` is not a number")))?),
+                _ => return Err(bad(format!("`{e}` is not a number"))),
+            },
+            Expr::Function(g) => {
+                let gname = function_name(g).unwrap_or_default();
+                match gname.as_str() {
+                    "avg" | "mean" => {
+                        let args = call_args(&gname, g)?;
+                        match (args.positional.as_slice(), args.named.is_empty(), &g.filter, &g.over) {
+                            ([inner], true, None, None) => MetricExpr::Mean(self.column(inner)),
+                            _ => return Err(bad(format!("`{e}` must take exactly one column expression"))),
+                        }
+                    }
+                    "sum" | "count" => {
+                        return Err(bad(format!(
+                            "`{e}` is not a mean; the delta method works on avg(...) terms (a sum is n·avg)"
+                        )));
+                    }
+                    _ => return Err(bad(format!("`{e}` is not an avg(...) term"))),
+                }
+            }
+            Expr::Identifier(id) => {
+                return Err(bad(format!("`{id}` is a bare column (did you mean avg({id})?)")));
+            }
+            Expr::CompoundIdentifier(_) => {
+                return Err(bad(format!("`{e}` is a bare column (did you mean avg({e})?)")));
+            }
+            other => return Err(bad(format!("`{other}` is not allowed in a metric"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParser;
+
+    fn rewrite(sql: &str) -> Result<String> {
+        let mut stmts = DFParser::parse_sql(sql)?;
+        let mut s = stmts.pop_front().unwrap();
+        rewrite_statement(&mut s)?;
+        Ok(s.to_string())
+    }
+
+    #[test]
+    fn ratio_metric_becomes_spec_and_columns() {
+        let out = rewrite("SELECT deltamethod(avg(numerator) / avg(denominator)) FROM t").unwrap();
+        assert_eq!(
+            out,
+            r#"SELECT deltamethod('{"metric":"$1 / $2","columns":["numerator","denominator"],"std":true}', numerator, denominator) AS "deltamethod(avg(numerator) / avg(denominator))" FROM t"#
+        );
+    }
+
+    #[test]
+    fn repeated_terms_share_a_column_and_options_are_read() {
+        let out = rewrite("SELECT g, deltamethod(avg(x*2)/avg(y) - avg(x*2), std => false) AS v FROM t GROUP BY g").unwrap();
+        assert!(out.contains(r#"{"metric":"$1 / $2 - $1","columns":["x * 2","y"],"std":false}', x * 2, y) AS v"#), "{out}");
+        let out = rewrite("SELECT deltamethod(avg(x), false) FROM t").unwrap();
+        assert!(out.contains(r#""std":false"#), "{out}");
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let err = rewrite("SELECT deltamethod(avg(a) / b) FROM t").unwrap_err().to_string();
+        assert!(err.contains("`b` is a bare column (did you mean avg(b)?) at line 1, column 29"), "{err}");
+        let err = rewrite("SELECT deltamethod(sum(a)) FROM t").unwrap_err().to_string();
+        assert!(err.contains("`sum(a)` is not a mean"), "{err}");
+        let err = rewrite("SELECT deltamethod(avg(a), stdd => true) FROM t").unwrap_err().to_string();
+        assert!(err.contains("unknown option `stdd`"), "{err}");
+        let err = rewrite("SELECT deltamethod(avg(a) % 2) FROM t").unwrap_err().to_string();
+        assert!(err.contains("operator `%` is not allowed"), "{err}");
+    }
+}

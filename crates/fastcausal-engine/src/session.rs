@@ -1,0 +1,150 @@
+//! Sessions: [`session_state`], the one place where fastcausal's functions are registered, and
+//! [`Engine`], a session with the warehouse and file paths resolvable by name and SQL that
+//! understands metric expressions.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::logical_expr::registry::FunctionRegistry;
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+
+use crate::catalog::FastcausalSchema;
+use crate::error::{closest, user_message};
+use crate::functions::aggregate_functions;
+use crate::metric_sql::rewrite_statement;
+use crate::sources::{SourceOptions, looks_like_path};
+use crate::warehouse::Warehouse;
+
+/// The default session configuration: information schema on (`SHOW TABLES`), all cores.
+pub fn default_config() -> SessionConfig {
+    SessionConfig::new().with_information_schema(true)
+}
+
+/// A DataFusion session state with every fastcausal function registered. Every front end (CLI,
+/// Python, server) and every cluster executor builds its sessions here, so that a function
+/// available in one is available in all.
+pub fn session_state(config: SessionConfig) -> SessionState {
+    let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    for f in aggregate_functions() {
+        state.register_udaf(Arc::new(f)).expect("registering an aggregate function cannot fail");
+    }
+    state
+}
+
+/// A fastcausal session: [`session_state`] plus name resolution for the local warehouse and
+/// file paths, and SQL with metric expressions.
+#[derive(Clone)]
+pub struct Engine {
+    ctx: SessionContext,
+    warehouse: Option<Warehouse>,
+}
+
+impl Engine {
+    /// A session over `warehouse` (if any), reading files with `options`.
+    pub fn new(warehouse: Option<Warehouse>, options: SourceOptions) -> Self {
+        Self::with_config(warehouse, options, default_config())
+    }
+
+    /// As [`Engine::new`] with an explicit configuration.
+    pub fn with_config(warehouse: Option<Warehouse>, options: SourceOptions, config: SessionConfig) -> Self {
+        let state = session_state(config.clone());
+        let ctx = SessionContext::new_with_state(state);
+        let schema = FastcausalSchema::new(warehouse.clone(), options, session_state(config));
+        let catalog = ctx.catalog("datafusion").expect("the default catalog exists");
+        catalog.register_schema("public", Arc::new(schema)).expect("registering the default schema");
+        Engine { ctx, warehouse }
+    }
+
+    /// A session with no warehouse.
+    pub fn in_memory() -> Self {
+        Self::new(None, SourceOptions::default())
+    }
+
+    /// The underlying DataFusion context.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The warehouse, if the session has one.
+    pub fn warehouse(&self) -> Option<&Warehouse> {
+        self.warehouse.as_ref()
+    }
+
+    /// Parses `sql` into statements (fastcausal's metric functions rewritten).
+    pub fn parse(&self, sql: &str) -> Result<VecDeque<Statement>> {
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let dialect = &options.sql_parser.dialect;
+        let dialect = dialect_from_str(dialect)
+            .ok_or_else(|| DataFusionError::Plan(format!("unsupported SQL dialect {dialect}")))?;
+        let mut statements = DFParserBuilder::new(sql)
+            .with_dialect(dialect.as_ref())
+            .with_recursion_limit(options.sql_parser.recursion_limit.get())
+            .build()?
+            .parse_statements()?;
+        for s in statements.iter_mut() {
+            rewrite_statement(s)?;
+        }
+        Ok(statements)
+    }
+
+    /// Plans and starts one parsed statement (DDL takes effect now; queries run when collected).
+    pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Runs every statement of `sql` in order and returns the result of each.
+    pub async fn sql_all(&self, sql: &str) -> Result<Vec<DataFrame>> {
+        let mut out = Vec::new();
+        for s in self.parse(sql)? {
+            out.push(self.execute(s).await?);
+        }
+        Ok(out)
+    }
+
+    /// The result of a single statement.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let mut statements = self.parse(sql)?;
+        if statements.len() != 1 {
+            return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", statements.len())));
+        }
+        self.execute(statements.pop_front().expect("one statement")).await
+    }
+
+    /// A one-line message for a person, with suggestions for unknown tables.
+    pub fn error_message(&self, e: &DataFusionError) -> String {
+        let msg = user_message(e);
+        let Some(name) = unknown_table_name(&msg) else { return msg };
+        if looks_like_path(&name) {
+            return format!("no file matches '{name}'");
+        }
+        let names: Vec<String> = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        let mut out = format!("unknown table '{name}'");
+        if let Some(c) = closest(&name, names.iter().map(String::as_str)) {
+            out.push_str(&format!(" (did you mean '{c}'?)"));
+        } else if names.is_empty() {
+            out.push_str("; there are no tables yet (fastcausal import FILE --table NAME, or fastcausal gen-data)");
+        } else {
+            out.push_str(&format!("; tables: {}", names.join(", ")));
+        }
+        out
+    }
+}
+
+/// The name in DataFusion's "table 'datafusion.public.x' not found".
+fn unknown_table_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("table '")?;
+    let full = rest.strip_suffix("' not found")?;
+    Some(full.strip_prefix("datafusion.public.").unwrap_or(full).to_string())
+}
