@@ -97,11 +97,11 @@ fn malformed_csv_names_line_and_column_and_changes_nothing() {
     let err = fails(dir.path(), &["import", "ragged.csv", "--table", "bad"]);
     assert!(err.contains("ragged.csv") && err.contains("line 3"), "{err}");
 
-    // A value that does not fit the inferred type (integers, but one overflows 64 bits) on
-    // line 4, counting the header as line 1.
-    std::fs::write(dir.path().join("overflow.csv"), "id,v\n1,2\n2,3\n3,99999999999999999999999\n").unwrap();
-    let err = fails(dir.path(), &["import", "overflow.csv", "--table", "bad"]);
-    assert!(err.contains("overflow.csv: line 4, column 'v': '99999999999999999999999' is not a valid Int64"), "{err}");
+    // A value that does not fit the type inferred from the column (dates, but February 30th)
+    // on line 4, counting the header as line 1.
+    std::fs::write(dir.path().join("dates.csv"), "id,day\n1,2023-01-05\n2,2023-02-28\n3,2023-02-30\n").unwrap();
+    let err = fails(dir.path(), &["import", "dates.csv", "--table", "bad"]);
+    assert!(err.contains("dates.csv: line 4, column 'day': '2023-02-30' is not a valid Date32"), "{err}");
 
     std::fs::write(dir.path().join("events.json"), "{\"a\": 1}\n{\"a\": 2,}\n").unwrap();
     let err = fails(dir.path(), &["import", "events.json", "--table", "bad2"]);

@@ -21,6 +21,26 @@ pub(crate) fn sum(xs: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// Sum of `x - mx`: the residual that corrects a mean computed as `sum / n` (the corrected
+/// two-pass algorithm).
+#[inline]
+pub(crate) fn sum_centered(x: &[f64], mx: f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        acc[0] += c[0] - mx;
+        acc[1] += c[1] - mx;
+        acc[2] += c[2] - mx;
+        acc[3] += c[3] - mx;
+    }
+    let mut tail = 0.0;
+    for &v in rest {
+        tail += v - mx;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Sum of `(x - mx) * (y - my)`.
 #[inline]
 pub(crate) fn sum_centered_product(x: &[f64], mx: f64, y: &[f64], my: f64) -> f64 {

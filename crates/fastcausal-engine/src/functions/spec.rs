@@ -81,8 +81,8 @@ pub fn require_numeric_fields(function: &str, fields: &[FieldRef]) -> Result<()>
         let t = f.data_type();
         if !(t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null)) {
             return plan_err!(
-                "{function}: column '{}' has type {t}, but a number is needed inside avg(...); \
-                 cast it (CAST({} AS DOUBLE)) or compare it (({} = 'value')) first",
+                "{function}: column '{}' has type {t}, but a number is needed inside avg(...), \
+                 e.g. avg(CAST({} AS DOUBLE)) or avg({} = 'some value')",
                 f.name(),
                 f.name(),
                 f.name()
