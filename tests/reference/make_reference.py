@@ -113,6 +113,21 @@ def deltamethod_references(data):
     return out
 
 
+def describe_references(data):
+    """numpy's summary of each numeric column (quartiles: linear interpolation, numpy's default)."""
+    out = {}
+    for name, v in data.items():
+        if v.dtype.kind not in 'fi':
+            continue
+        v = v.astype(float)
+        out[name] = {
+            'count': int(len(v)), 'mean': float(v.mean()), 'std': float(v.std(ddof=1)),
+            'min': float(v.min()), 'p25': float(np.percentile(v, 25)), 'median': float(np.percentile(v, 50)),
+            'p75': float(np.percentile(v, 75)), 'max': float(v.max()),
+        }
+    return out
+
+
 def main():
     data = fci_test_data_small()
     write_csv(data, os.path.join(HERE, 'test_data_small.csv'))
@@ -125,6 +140,7 @@ def main():
             'mean_numerator_by_arm': [float(data['numerator'][data['treatment'] == a].mean()) for a in (0, 1)],
         },
         'deltamethod': deltamethod_references(data),
+        'describe': describe_references(data),
     }
     with open(os.path.join(HERE, 'reference.json'), 'w') as f:
         json.dump(ref, f, indent=1, sort_keys=True)

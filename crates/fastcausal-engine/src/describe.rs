@@ -2,9 +2,11 @@
 //!
 //! One row per column: its type, count of non-NULL values, NULLs, and for numeric (and boolean)
 //! columns the mean, sample standard deviation, minimum, quartiles and maximum; for other columns
-//! the number of distinct values. Quartiles are approximate (t-digest, as DataFusion's
-//! `approx_percentile_cont`), so that the summary needs memory independent of the row count;
-//! everything else is exact. It is a single aggregate query, so it runs in one parallel pass.
+//! the number of distinct values. Everything is exact: quartiles interpolate linearly between
+//! order statistics, as numpy's default `percentile` (on this machine exact quartiles were also
+//! faster than DataFusion's t-digest ones, which are misleading on 0/1 columns). The price is
+//! memory: the quartiles hold each numeric column's values (8 bytes a row). It is a single
+//! aggregate query, so it runs in one parallel pass.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +62,7 @@ pub async fn describe(engine: &Engine, df: DataFrame) -> Result<RecordBatch> {
             select.push(format!("stddev({d})"));
             select.push(format!("min({d})"));
             for p in ["0.25", "0.5", "0.75"] {
-                select.push(format!("approx_percentile_cont({p}) WITHIN GROUP (ORDER BY {d})"));
+                select.push(format!("percentile_cont({p}) WITHIN GROUP (ORDER BY {d})"));
             }
             select.push(format!("max({d})"));
         } else {

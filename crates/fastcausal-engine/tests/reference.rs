@@ -94,3 +94,34 @@ async fn reference_data_reads_back_exactly() {
     }
     assert!(b.column(0).null_count() == 0);
 }
+
+#[tokio::test]
+async fn describe_matches_numpy() {
+    let r = reference();
+    let path = data_path();
+    for (label, engine) in engines() {
+        let df = engine.sql(&format!("SELECT * FROM '{path}'")).await.unwrap();
+        let batch = fastcausal_engine::describe::describe(&engine, df).await.unwrap();
+        let names = batch.column(0).as_string::<i32>();
+        let stat = |name: &str| -> &dyn Array { batch.column_by_name(name).unwrap().as_ref() };
+        let mut checked = 0;
+        for i in 0..batch.num_rows() {
+            let column = names.value(i);
+            let Some(want) = r["describe"].get(column) else {
+                assert_eq!(column, "x_cat1");
+                assert_eq!(stat("distinct").as_primitive::<Int64Type>().value(i), 5);
+                continue;
+            };
+            assert_eq!(stat("count").as_primitive::<Int64Type>().value(i), want["count"].as_i64().unwrap());
+            assert_eq!(stat("nulls").as_primitive::<Int64Type>().value(i), 0);
+            for s in ["mean", "std", "min", "p25", "median", "p75", "max"] {
+                let got = stat(s).as_primitive::<Float64Type>().value(i);
+                let want = want[s].as_f64().unwrap();
+                // Sums over 10,000 values: 1e-9 relative, or 1e-12 absolute for means near 0.
+                assert!((got - want).abs() <= 1e-9 * want.abs() + 1e-12, "{label} {column}.{s}: {got} vs {want}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 16);
+    }
+}
