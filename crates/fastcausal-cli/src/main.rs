@@ -19,6 +19,11 @@ use fastcausal_engine::sources::FileKind;
 use fastcausal_engine::{Engine, EngineError, SourceOptions, Warehouse};
 
 use crate::print::{OutputFormat, Printer};
+
+/// mimalloc, as DataFusion's own CLI uses: Arrow allocates and frees large buffers per batch,
+/// which the system allocator returns to the kernel and faults back in.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::progress_bar::Bar;
 
 #[derive(Parser)]

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::dataframe::DataFrame;
 use datafusion::parquet::arrow::ArrowWriter;
-use fastcausal_engine::output::{flatten_structs, flattened_schema};
+use fastcausal_engine::output::{flatten_structs, flattened_schema, format_float};
 use fastcausal_engine::{Engine, Warehouse};
 
 use crate::Failure;
@@ -105,23 +105,6 @@ impl Printer {
             }
         }
     }
-}
-
-/// A float with 10 significant digits, trailing zeros trimmed.
-pub fn format_float(x: f64) -> String {
-    if x.is_nan() || x.is_infinite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    if !(-5..15).contains(&magnitude) {
-        return format!("{x:.6e}");
-    }
-    let decimals = (9 - magnitude).max(0) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 /// An aligned table, numbers right-aligned.
@@ -266,15 +249,6 @@ pub async fn describe(engine: &Engine, src: &str, printer: &Printer) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_have_ten_significant_digits() {
-        assert_eq!(format_float(0.015831659325963), "0.01583165933");
-        assert_eq!(format_float(15.036918123), "15.03691812");
-        assert_eq!(format_float(2.0), "2");
-        assert_eq!(format_float(-1234.5), "-1234.5");
-        assert_eq!(format_float(1.5e-9), "1.500000e-9");
-    }
 
     #[test]
     fn utc_dates() {

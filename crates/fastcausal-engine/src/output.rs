@@ -11,6 +11,29 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::Result;
 
+/// A float with 10 significant digits and trailing zeros trimmed (`0.01583165933`, `15.03691812`,
+/// `2`), in exponent form outside 1e-5…1e15: how results are shown to people and compared in
+/// the SQL regression suite (the last digits of a sum depend on summation order).
+pub fn format_float(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    // Round to 10 significant digits first, so that 9.9999999999 becomes 10 before the
+    // magnitude is taken.
+    let s = format!("{x:.9e}");
+    let v: f64 = s.parse().expect("a formatted float parses");
+    let magnitude = v.abs().log10().floor() as i32;
+    if !(-5..15).contains(&magnitude) {
+        return format!("{v:.6e}");
+    }
+    let decimals = (9 - magnitude).max(0) as usize;
+    let t = format!("{v:.decimals$}");
+    if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
+}
+
 /// The schema of [`flatten_structs`]'s output for `schema`.
 pub fn flattened_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(flat_fields(schema)))
@@ -71,6 +94,17 @@ pub fn flatten_structs(batch: &RecordBatch) -> Result<RecordBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_have_ten_significant_digits() {
+        assert_eq!(format_float(0.015831659325963), "0.01583165933");
+        assert_eq!(format_float(15.036918123), "15.03691812");
+        assert_eq!(format_float(9.99999999999), "10");
+        assert_eq!(format_float(2.0), "2");
+        assert_eq!(format_float(-1234.5), "-1234.5");
+        assert_eq!(format_float(1.5e-9), "1.500000e-9");
+        assert_eq!(format_float(f64::NAN), "NaN");
+    }
     use datafusion::arrow::array::{Float64Array, Int64Array, StructArray};
 
     #[test]

@@ -22,7 +22,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::CsvReadOptions;
-use fastcausal_engine::output::flatten_structs;
+use fastcausal_engine::output::{flatten_structs, format_float};
 use fastcausal_engine::{Engine, SourceOptions, default_config};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 
@@ -89,27 +89,6 @@ impl TestDb {
         let table = MemTable::try_new(Arc::clone(schema), split(batches, parts)).map_err(|e| SltError(e.to_string()))?;
         engine.context().register_table("test_data_small", Arc::new(table)).map_err(|e| SltError(e.to_string()))?;
         Ok(TestDb { engine })
-    }
-}
-
-/// Ten significant digits, like the CLI's tables (full precision would make the output depend
-/// on summation order in the last bits).
-fn format_float(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let s = format!("{x:.9e}");
-    let v: f64 = s.parse().expect("formatted float");
-    let m = v.abs().log10().floor() as i32;
-    if (-5..15).contains(&m) {
-        let decimals = (9 - m).max(0) as usize;
-        let t = format!("{v:.decimals$}");
-        if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
-    } else {
-        s
     }
 }
 
