@@ -31,6 +31,8 @@ use std::sync::mpsc::sync_channel;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Exp1, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -172,8 +174,20 @@ pub fn generate(
     result
 }
 
+/// The warehouse's writer settings, without dictionary encoding for the continuous columns:
+/// their values never repeat, so building a dictionary only to abandon it costs time.
+fn generated_writer_properties() -> WriterProperties {
+    let mut builder = writer_properties().into_builder();
+    for f in schema().fields() {
+        if f.data_type() == &DataType::Float64 {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+    }
+    builder.build()
+}
+
 fn write_parquet(file: File, rows: u64, seed: u64, progress: &dyn Progress, cancel: &Cancel, path: &Path) -> EngineResult<()> {
-    let mut writer = ArrowWriter::try_new(file, schema(), Some(writer_properties()))
+    let mut writer = ArrowWriter::try_new(file, schema(), Some(generated_writer_properties()))
         .map_err(|e| EngineError::input(path, e.to_string()))?;
     generate(rows, seed, progress, cancel, |batch| writer.write(&batch).map_err(|e| EngineError::input(path, e.to_string())))?;
     writer.close().map_err(|e| EngineError::input(path, e.to_string()))?;
