@@ -29,15 +29,21 @@ fn assert_close(what: &str, got: f64, want: f64) {
     assert!(rel <= 1e-9, "{what}: got {got:.17e}, reference {want:.17e} (relative error {rel:.2e})");
 }
 
-/// Engines to test with: one partition, and the file split into many scan partitions.
+/// Engines to test with: one partition; the file split into many scan partitions; and the
+/// same with partial aggregation skipped after the first rows, so that GROUP BY partial states
+/// come from `convert_to_state` (one state per row) instead of per-group accumulation.
 fn engines() -> Vec<(&'static str, Engine)> {
     let one: SessionConfig = default_config().with_target_partitions(1);
     let mut many: SessionConfig = default_config().with_target_partitions(8);
     many.options_mut().optimizer.repartition_file_min_size = 0;
     let many = many.with_batch_size(1000);
+    let mut skipping = many.clone();
+    skipping.options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = 0.0;
+    skipping.options_mut().execution.skip_partial_aggregation_probe_rows_threshold = 1;
     vec![
         ("1 partition", Engine::with_config(None, SourceOptions::default(), one)),
         ("8 partitions", Engine::with_config(None, SourceOptions::default(), many)),
+        ("8 partitions, partial aggregation skipped", Engine::with_config(None, SourceOptions::default(), skipping)),
     ]
 }
 
