@@ -98,26 +98,23 @@ pub fn looks_like_path(name: &str) -> bool {
 
 /// The files a path, glob or directory stands for (sorted), for sniffing and error messages.
 pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
-    let files: Vec<PathBuf> = if has_glob(path) {
+    let mut files: Vec<PathBuf> = if has_glob(path) {
         glob::glob(path)
             .map_err(|e| DataFusionError::Plan(format!("invalid file pattern '{path}': {e}")))?
             .filter_map(|p| p.ok())
             .filter(|p| p.is_file())
             .collect()
     } else if Path::new(path).is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+        std::fs::read_dir(path)
             .map_err(|e| DataFusionError::Plan(format!("cannot read directory '{path}': {e}")))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && detect(n).is_some()))
-            .collect();
-        v.sort();
-        v
+            .collect()
     } else if Path::new(path).is_file() {
         vec![PathBuf::from(path)]
     } else {
         vec![]
     };
-    let mut files = files;
     files.sort();
     Ok(files)
 }

@@ -142,12 +142,20 @@ pub struct StateGroupsAccumulator<F: StateFunction> {
     // Scratch reused across batches; never allocated per row.
     counts: Vec<u32>,
     touched: Vec<usize>,
+    order: Vec<u32>,
     scratch: Vec<Vec<f64>>,
 }
 
 impl<F: StateFunction> StateGroupsAccumulator<F> {
     pub fn new(function: Arc<F>) -> Self {
-        StateGroupsAccumulator { function, states: Vec::new(), counts: Vec::new(), touched: Vec::new(), scratch: Vec::new() }
+        StateGroupsAccumulator {
+            function,
+            states: Vec::new(),
+            counts: Vec::new(),
+            touched: Vec::new(),
+            order: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
     fn ensure_groups(&mut self, total: usize) {
@@ -171,18 +179,18 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         self.ensure_groups(total_num_groups);
         let function = Arc::clone(&self.function);
         let dense = DenseColumns::new(function.as_ref(), values, opt_filter)?;
-        let groups: Vec<usize> = if dense.rows() == group_indices.len() {
-            group_indices.to_vec()
+        let groups: std::borrow::Cow<[usize]> = if dense.rows() == group_indices.len() {
+            std::borrow::Cow::Borrowed(group_indices)
         } else {
             // Recompute which rows survived, the same way DenseColumns did.
-            surviving_groups(values, group_indices, opt_filter)
+            std::borrow::Cow::Owned(surviving_groups(values, group_indices, opt_filter))
         };
         let cols = dense.slices();
         let k = cols.len();
 
         // Bucket rows by group.
         self.touched.clear();
-        for &g in &groups {
+        for &g in groups.iter() {
             if self.counts[g] == 0 {
                 self.touched.push(g);
             }
@@ -198,7 +206,9 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         let touched = std::mem::take(&mut self.touched);
         // Groups with one row take a push; larger ones are gathered into dense scratch.
         let mut offsets = Vec::with_capacity(touched.len());
-        let mut order: Vec<u32> = vec![0; groups.len()];
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.resize(groups.len(), 0);
         {
             // Exclusive prefix sums over touched groups, stored temporarily in `counts`.
             let mut start = 0u32;
@@ -235,6 +245,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
             }
         }
         self.touched = touched;
+        self.order = order;
         Ok(())
     }
 
@@ -314,6 +325,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         size_of::<Self>()
             + self.states.iter().map(|s| size_of::<F::State>() + s.heap_size()).sum::<usize>()
             + self.counts.capacity() * 4
+            + self.order.capacity() * 4
             + self.scratch.iter().map(|v| v.capacity() * 8).sum::<usize>()
     }
 }
