@@ -20,6 +20,10 @@ pub enum StatsError {
     #[error("column '{column}' contains {value}; remove or replace such values (e.g. WHERE isfinite({column}))")]
     NonFinite { column: String, value: f64 },
 
+    /// An option with a value the statistic cannot use.
+    #[error("{option}: {message}")]
+    InvalidOption { option: String, message: String },
+
     /// Inputs whose shapes do not fit together (a programming error in a caller).
     #[error("mismatched inputs: {0}")]
     Shape(String),

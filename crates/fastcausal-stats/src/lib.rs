@@ -23,6 +23,7 @@
 //!
 //! Errors are [`StatsError`] values that name what is wrong in words a data scientist knows.
 
+pub mod alternative;
 pub mod codec;
 pub mod delta_method;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod moments;
 pub mod state;
 mod sum;
 
+pub use alternative::Alternative;
 pub use codec::StateCodec;
 pub use delta_method::{DeltaMethod, delta_method};
 pub use error::{Result, StatsError};
