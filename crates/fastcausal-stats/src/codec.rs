@@ -35,6 +35,14 @@ impl Writer<'_> {
             self.0.extend_from_slice(&v.to_le_bytes());
         }
     }
+    pub fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    /// A length-prefixed byte string.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
 }
 
 /// Reads what [`Writer`] wrote, failing cleanly on short or foreign input.
@@ -71,6 +79,15 @@ impl<'a> Reader<'a> {
             StatsError::CorruptState(format!("{} state has an impossible length", self.what))
         })?)?;
         Ok(raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    }
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    /// A length-prefixed byte string written by [`Writer::bytes`].
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.u64()?;
+        let n = usize::try_from(n).map_err(|_| StatsError::CorruptState(format!("{} state has an impossible length", self.what)))?;
+        self.take(n)
     }
     pub fn finish(self) -> Result<()> {
         if self.bytes.is_empty() {

@@ -8,6 +8,10 @@ pub enum StatsError {
     #[error("needs at least {needed} rows with non-NULL values, but found {found}")]
     TooFewRows { needed: u64, found: u64 },
 
+    /// Fewer rows than the statistic needs in one part of the data (an arm, a stratum).
+    #[error("{what} needs at least {needed} rows with non-NULL values, but found {found}")]
+    TooFewRowsIn { what: String, needed: u64, found: u64 },
+
     /// The metric cannot be evaluated at the observed means (a zero denominator, say).
     #[error("the metric is undefined at the observed means: {reason}")]
     UndefinedMetric { reason: String },

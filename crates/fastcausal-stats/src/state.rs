@@ -18,6 +18,9 @@ pub trait RowState: Clone + Send + Sync + std::fmt::Debug + StateCodec + 'static
     fn merge(&mut self, other: &Self);
     /// Number of rows seen.
     fn rows(&self) -> u64;
+    /// Prepares the state to be encoded or finished, e.g. sorts kept values. Called by the
+    /// front ends before [`StateCodec::encode`] of a partial state; the default does nothing.
+    fn seal(&mut self) {}
     /// Approximate heap size in bytes, for the engine's memory accounting.
     fn heap_size(&self) -> usize;
 }
