@@ -13,22 +13,19 @@
 //!
 //! The call is rewritten before planning (see [`crate::metric_sql`]) into
 //! `deltamethod('<spec>', numerator, denominator)`, where the spec carries the metric over `$j`
-//! placeholders; [`AggregateUDFImpl::simplify`] then binds the spec into the function instance
+//! placeholders; the UDAF's `simplify` hook then binds the spec into the function instance
 //! so no literal is evaluated per row.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::expr::AggregateFunction;
-use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs};
-use datafusion::logical_expr::simplify::SimplifyContext;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
-use fastcausal_stats::{CoMoments, MetricExpr, delta_method};
+use datafusion::logical_expr::AggregateUDF;
+use fastcausal_stats::{CoMoments, Keyed, MetricExpr, delta_method};
 use serde::{Deserialize, Serialize};
 
-use super::spec::{SkipSpec, bind_spec, coerce_numeric, literal_spec, read_spec, require_numeric_fields};
-use super::state_accumulator::{StateAccumulator, StateFunction, StateGroupsAccumulator};
+use super::spec::read_spec;
+use crate::metric_sql::{Call, ParsedMetric, Rewritten, bool_option, metric_argument};
+use super::state_accumulator::StateFunction;
+use super::udaf::{SpecFunction, SpecUdaf};
 use crate::error::stats_error;
 
 /// The options of one `deltamethod` call, produced by the SQL rewrite.
@@ -47,87 +44,43 @@ fn default_true() -> bool {
     true
 }
 
-/// The `deltamethod` aggregate. Unbound (as registered), its first argument is the spec
-/// literal; bound (after simplification), the spec is part of the function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct DeltaMethodUdaf {
-    signature: Signature,
-    bound: Option<String>,
+/// The SQL rewrite of a `deltamethod` call.
+pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
+    let name = "deltamethod";
+    let metric_sql = call.required(0, "a metric", "deltamethod(avg(numerator) / avg(denominator))")?;
+    let mut parsed = ParsedMetric::default();
+    let metric = metric_argument(name, &mut parsed, &metric_sql)?;
+    let std = match call.option(&["std"], Some(1))? {
+        Some(e) => bool_option(name, "std", &e)?,
+        None => true,
+    };
+    call.finish(&["std"])?;
+    let spec = DeltaMethodSpec { metric: metric.to_string(), columns: parsed.names(), std };
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: parsed.exprs })
 }
 
-impl DeltaMethodUdaf {
-    pub fn new() -> Self {
-        DeltaMethodUdaf { signature: Signature::user_defined(Volatility::Immutable), bound: None }
-    }
-
-    fn function(&self, args: &AccumulatorArgs) -> Result<Arc<DeltaMethodFunction>> {
-        let spec: DeltaMethodSpec = match &self.bound {
-            Some(json) => read_spec("deltamethod", json)?,
-            None => read_spec("deltamethod", &literal_spec("deltamethod", args.exprs)?)?,
-        };
-        DeltaMethodFunction::new(spec).map(Arc::new)
-    }
-
-    /// Inputs skipped before the columns: the spec literal, while unbound.
-    fn spec_args(&self) -> usize {
-        usize::from(self.bound.is_none())
-    }
-}
-
-impl Default for DeltaMethodUdaf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The `deltamethod` SQL function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeltaMethodKind;
 
 /// The registered (unbound) function.
 pub fn deltamethod_udaf() -> AggregateUDF {
-    AggregateUDF::from(DeltaMethodUdaf::new())
+    SpecUdaf::udaf(DeltaMethodKind)
 }
 
-impl AggregateUDFImpl for DeltaMethodUdaf {
-    fn name(&self) -> &str {
+impl SpecFunction for DeltaMethodKind {
+    type Function = DeltaMethodFunction;
+    fn name(&self) -> &'static str {
         "deltamethod"
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type(&self) -> DataType {
+        DataType::Float64
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_numeric(self.spec_args(), arg_types)
+    fn build(&self, spec: &str) -> Result<DeltaMethodFunction> {
+        DeltaMethodFunction::new(read_spec("deltamethod", spec)?)
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        if self.bound.is_none() && arg_fields.len() < 2 {
-            return plan_err!(
-                "deltamethod needs a metric of avg(...) terms, e.g. deltamethod(avg(numerator) / avg(denominator))"
-            );
-        }
-        require_numeric_fields("deltamethod", &arg_fields[self.spec_args()..])?;
-        Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
-    }
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[state]", args.name), DataType::Binary, true))])
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let f = self.function(&args)?;
-        Ok(Box::new(SkipSpec::new(self.spec_args(), StateAccumulator::new(f))))
-    }
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        // Only the bound form: the unbound one would see the spec as a column.
-        self.bound.is_some()
-    }
-    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(StateGroupsAccumulator::new(self.function(&args)?)))
-    }
-    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
-        if self.bound.is_some() {
-            return None;
-        }
-        Some(Box::new(|call: AggregateFunction, _info: &SimplifyContext| {
-            bind_spec(call, |json| AggregateUDF::from(DeltaMethodUdaf { signature: Signature::user_defined(Volatility::Immutable), bound: Some(json) }))
-        }))
+    fn example(&self) -> &'static str {
+        "deltamethod(avg(numerator) / avg(denominator))"
     }
 }
 
@@ -165,10 +118,10 @@ impl StateFunction for DeltaMethodFunction {
     fn data_type(&self) -> DataType {
         DataType::Float64
     }
-    fn finish(&self, state: &CoMoments) -> Result<ScalarValue> {
-        if state.count() == 0 {
+    fn finish(&self, cells: &mut Keyed<CoMoments>) -> Result<ScalarValue> {
+        let Some(state) = cells.get(&[]).filter(|s| s.count() > 0) else {
             return Ok(ScalarValue::Float64(None));
-        }
+        };
         let d = delta_method(&self.metric, state, &self.columns).map_err(|e| stats_error(&self.label, e))?;
         Ok(ScalarValue::Float64(Some(if self.std { d.std_error() } else { d.variance })))
     }

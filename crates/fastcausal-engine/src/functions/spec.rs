@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Accumulator, AggregateUDF, Expr};
 use datafusion::physical_expr::PhysicalExpr;
@@ -32,16 +31,14 @@ fn spec_text(value: &ScalarValue) -> Option<&str> {
     }
 }
 
-const HINT: &str = "call it with a metric of avg(...) terms, e.g. deltamethod(avg(numerator) / avg(denominator))";
-
 /// The spec literal of an unbound call, from its physical arguments.
-pub fn literal_spec(function: &str, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<String> {
+pub fn literal_spec(function: &str, example: &str, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<String> {
     exprs
         .first()
         .and_then(|e| e.downcast_ref::<Literal>())
         .and_then(|l| spec_text(l.value()))
         .map(str::to_owned)
-        .ok_or_else(|| datafusion::common::DataFusionError::Plan(format!("{function}: {HINT}")))
+        .ok_or_else(|| datafusion::common::DataFusionError::Plan(format!("{function}: call it as in {example}")))
 }
 
 /// Moves the spec literal of `call` into a function instance made by `bind`.
@@ -55,41 +52,6 @@ pub fn bind_spec(mut call: AggregateFunction, bind: impl Fn(String) -> Aggregate
     };
     call.params.args.remove(0);
     Ok(Expr::AggregateFunction(AggregateFunction { func: Arc::new(bind(spec)), params: call.params }))
-}
-
-/// Argument coercion: the leading `skip` spec arguments become Utf8, numbers and booleans
-/// become Float64, anything else is left for [`require_numeric_fields`] to reject by name.
-pub fn coerce_numeric(skip: usize, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-    Ok(arg_types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i < skip {
-                DataType::Utf8
-            } else if t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null) {
-                DataType::Float64
-            } else {
-                t.clone()
-            }
-        })
-        .collect())
-}
-
-/// Rejects non-numeric inputs, naming the column.
-pub fn require_numeric_fields(function: &str, fields: &[FieldRef]) -> Result<()> {
-    for f in fields {
-        let t = f.data_type();
-        if !(t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null)) {
-            return plan_err!(
-                "{function}: column '{}' has type {t}, but a number is needed inside avg(...), \
-                 e.g. avg(CAST({} AS DOUBLE)) or avg({} = 'some value')",
-                f.name(),
-                f.name(),
-                f.name()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Drops the leading spec column(s) of an unbound call before the real accumulator.

@@ -1,57 +1,79 @@
 //! The one generic bridge between a [`RowState`] of `fastcausal-stats` and DataFusion's
 //! aggregation: an [`Accumulator`] for plain aggregates and a [`GroupsAccumulator`] for
-//! `GROUP BY`. A statistic supplies only a [`StateFunction`]: how to make an empty state and
-//! how to finish one into a SQL value. Everything else — NULL skipping, `FILTER (WHERE …)`,
-//! NaN/infinity checks naming the column, routing rows to groups, carrying partial states
-//! between partitions as `Binary` — lives here once.
+//! `GROUP BY`.
+//!
+//! A statistic's inputs are zero or more *key* columns (an experiment's arm, a stratum) followed
+//! by its *value* columns. Each SQL group holds a [`Keyed`] state: one state per distinct key.
+//! A statistic supplies only a [`StateFunction`] — how to make an empty state and how to finish a
+//! group's keyed states into a SQL value. Everything else lives here once: NULL skipping,
+//! `FILTER (WHERE …)`, NaN/infinity checks naming the column, bucketing a batch's rows by
+//! (group, key) with a counting sort so each bucket is folded in as one dense batch (no per-row
+//! allocation or dispatch), and carrying partial states between partitions as `Binary`.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array};
+use datafusion::arrow::array::{
+    Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array,
+};
 use datafusion::arrow::compute::{and, cast, filter, is_not_null};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
-use fastcausal_stats::{RowState, StateCodec};
+use fastcausal_stats::{KeyRef, Keyed, RowState, StateCodec, StatsError};
 
 use crate::error::stats_error;
 
 /// What a statistic adds to the generic accumulators.
 pub trait StateFunction: Debug + Send + Sync + 'static {
-    /// The state type.
+    /// The state kept per key.
     type State: RowState;
     /// The SQL call as the user wrote it, used to prefix error messages.
     fn label(&self) -> &str;
-    /// The input column names, in state order, used in error messages.
+    /// Names of the key inputs (arm, stratum), which come first among the inputs.
+    fn key_names(&self) -> &[String] {
+        &[]
+    }
+    /// Names of the value inputs, in state order, used in error messages.
     fn column_names(&self) -> &[String];
     /// A fresh, empty state.
     fn new_state(&self) -> Self::State;
     /// The type of [`StateFunction::finish`]'s values.
     fn data_type(&self) -> DataType;
-    /// The SQL value of a finished state.
-    fn finish(&self, state: &Self::State) -> Result<ScalarValue>;
+    /// The SQL value of one group's keyed states (`&mut` so states can be sorted in place).
+    fn finish(&self, cells: &mut Keyed<Self::State>) -> Result<ScalarValue>;
 }
 
-/// Dense `f64` columns of one batch, with rows holding a NULL (or filtered out) removed.
-struct DenseColumns {
-    columns: Vec<ArrayRef>,
+/// Whether a type can be a key input (after the coercion of [`super::spec`]).
+pub fn is_key_type(t: &DataType) -> bool {
+    matches!(t, DataType::Float64 | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
-impl DenseColumns {
-    fn new<F: StateFunction>(f: &F, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Self> {
-        let mut columns = Vec::with_capacity(values.len());
-        for v in values {
-            columns.push(if v.data_type() == &DataType::Float64 { Arc::clone(v) } else { cast(v, &DataType::Float64)? });
+/// One batch's inputs with rows that hold a NULL (or are filtered out) removed, values as
+/// `f64`, and every value checked to be finite.
+struct Prepared {
+    keys: Vec<ArrayRef>,
+    values: Vec<ArrayRef>,
+    /// The original row of each kept row, when some rows were dropped.
+    kept: Option<Vec<u32>>,
+}
+
+impl Prepared {
+    fn new<F: StateFunction>(f: &F, inputs: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Self> {
+        let nkeys = f.key_names().len();
+        let (key_inputs, value_inputs) = inputs.split_at(nkeys.min(inputs.len()));
+        let mut values = Vec::with_capacity(value_inputs.len());
+        for v in value_inputs {
+            values.push(if v.data_type() == &DataType::Float64 { Arc::clone(v) } else { cast(v, &DataType::Float64)? });
         }
-        let mut keep: Option<BooleanArray> = opt_filter.map(|f| {
+        let mut keys = key_inputs.to_vec();
+        let mut keep: Option<BooleanArray> = opt_filter.map(|f| match f.nulls() {
             // A NULL filter value means "not selected".
-            match f.nulls() {
-                Some(n) if n.null_count() > 0 => BooleanArray::new(f.values() & n.inner(), None),
-                _ => f.clone(),
-            }
+            Some(n) if n.null_count() > 0 => BooleanArray::new(f.values() & n.inner(), None),
+            _ => f.clone(),
         });
-        for c in &columns {
+        for c in keys.iter().chain(&values) {
             if c.null_count() > 0 {
                 let valid = is_not_null(c)?;
                 keep = Some(match keep {
@@ -60,110 +82,383 @@ impl DenseColumns {
                 });
             }
         }
-        if let Some(keep) = keep {
-            columns = columns.iter().map(|c| filter(c, &keep)).collect::<Result<_, _>>()?;
+        let mut kept = None;
+        if let Some(keep) = keep
+            && keep.true_count() < keep.len()
+        {
+            keys = keys.iter().map(|c| filter(c, &keep)).collect::<Result<_, _>>()?;
+            values = values.iter().map(|c| filter(c, &keep)).collect::<Result<_, _>>()?;
+            kept = Some(keep.values().set_indices().map(|i| i as u32).collect());
         }
-        for (j, c) in columns.iter().enumerate() {
+        for (j, c) in values.iter().enumerate() {
             let xs = c.as_primitive::<Float64Type>().values();
             if !xs.iter().fold(true, |ok, x| ok & x.is_finite()) {
                 let bad = xs.iter().copied().find(|x| !x.is_finite()).unwrap_or(f64::NAN);
-                let column = f.column_names().get(j).cloned().unwrap_or_else(|| format!("argument {}", j + 1));
-                return Err(stats_error(f.label(), fastcausal_stats::StatsError::NonFinite { column, value: bad }));
+                return Err(non_finite(f, j, bad));
             }
         }
-        Ok(DenseColumns { columns })
-    }
-
-    fn slices(&self) -> Vec<&[f64]> {
-        self.columns.iter().map(|c| c.as_primitive::<Float64Type>().values().as_ref()).collect()
+        Ok(Prepared { keys, values, kept })
     }
 
     fn rows(&self) -> usize {
-        self.columns.first().map_or(0, |c| c.len())
+        self.values.first().or(self.keys.first()).map_or(0, |c| c.len())
+    }
+
+    fn slices(&self) -> Vec<&[f64]> {
+        self.values.iter().map(|c| c.as_primitive::<Float64Type>().values().as_ref()).collect()
     }
 }
 
-/// Decodes one `Binary` state value; NULL states are empty and skipped.
-fn decode_states<S: StateCodec>(label: &str, states: &[ArrayRef]) -> Result<Vec<Option<S>>> {
+fn non_finite<F: StateFunction>(f: &F, j: usize, value: f64) -> DataFusionError {
+    let column = f.column_names().get(j).cloned().unwrap_or_else(|| format!("argument {}", j + 1));
+    stats_error(f.label(), StatsError::NonFinite { column, value })
+}
+
+/// The distinct values of one key column in a batch and each row's index among them.
+struct ColumnCodes<'a> {
+    codes: Vec<u32>,
+    distinct: Vec<KeyRef<'a>>,
+}
+
+impl<'a> ColumnCodes<'a> {
+    fn new(label: &str, name: &str, array: &'a ArrayRef) -> Result<Self> {
+        match array.data_type() {
+            DataType::Float64 => Ok(Self::numbers(array.as_primitive::<Float64Type>().values())),
+            DataType::Utf8 => Ok(Self::texts(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Ok(Self::texts(array.as_string::<i64>())),
+            DataType::Utf8View => Ok(Self::texts(array.as_string_view())),
+            other => exec_err!("{label}: column '{name}' has type {other}; an arm or stratum must be a number or text"),
+        }
+    }
+
+    /// Small integer keys (the usual 0/1 arm) take a direct table; others a hash map.
+    fn numbers(xs: &'a [f64]) -> Self {
+        let mut codes = Vec::with_capacity(xs.len());
+        let mut distinct = Vec::new();
+        let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let integral = xs.iter().fold(true, |ok, &x| ok & (x.fract() == 0.0));
+        if integral && hi - lo < 4096.0 {
+            let mut slot = vec![u32::MAX; (hi - lo) as usize + 1];
+            for &x in xs {
+                let s = &mut slot[(x - lo) as usize];
+                if *s == u32::MAX {
+                    *s = distinct.len() as u32;
+                    distinct.push(KeyRef::Number(x));
+                }
+                codes.push(*s);
+            }
+        } else {
+            let mut seen: HashMap<u64, u32> = HashMap::new();
+            for &x in xs {
+                let x = if x == 0.0 { 0.0 } else { x };
+                let code = *seen.entry(x.to_bits()).or_insert_with(|| {
+                    distinct.push(KeyRef::Number(x));
+                    distinct.len() as u32 - 1
+                });
+                codes.push(code);
+            }
+        }
+        ColumnCodes { codes, distinct }
+    }
+
+    fn texts<A: ArrayAccessor<Item = &'a str>>(array: A) -> Self {
+        let n = array.len();
+        let mut codes = Vec::with_capacity(n);
+        let mut distinct = Vec::new();
+        let mut seen: HashMap<&'a str, u32> = HashMap::new();
+        let mut last: Option<(&str, u32)> = None;
+        for i in 0..n {
+            let s = array.value(i);
+            let code = match last {
+                Some((l, c)) if l == s => c,
+                _ => {
+                    let c = *seen.entry(s).or_insert_with(|| {
+                        distinct.push(KeyRef::Text(s));
+                        distinct.len() as u32 - 1
+                    });
+                    last = Some((s, c));
+                    c
+                }
+            };
+            codes.push(code);
+        }
+        ColumnCodes { codes, distinct }
+    }
+}
+
+/// Reusable scratch for [`fold_batch`]; nothing here is allocated per row.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Local index + 1 of each group touched by the current batch (0 = untouched).
+    local: Vec<u32>,
+    touched: Vec<usize>,
+    ids: Vec<u64>,
+    counts: Vec<u32>,
+    order: Vec<u32>,
+    gather: Vec<Vec<f64>>,
+    row: Vec<f64>,
+}
+
+impl Scratch {
+    fn size(&self) -> usize {
+        (self.local.capacity() + self.counts.capacity() + self.order.capacity()) * 4
+            + self.ids.capacity() * 8
+            + self.touched.capacity() * 8
+            + self.gather.iter().map(|v| v.capacity() * 8).sum::<usize>()
+    }
+}
+
+/// Folds one batch into `cells` (one keyed state per group). `groups` maps each input row to
+/// its group; `None` means every row belongs to group 0.
+fn fold_batch<F: StateFunction>(
+    f: &F,
+    cells: &mut [Keyed<F::State>],
+    scratch: &mut Scratch,
+    inputs: &[ArrayRef],
+    groups: Option<&[usize]>,
+    opt_filter: Option<&BooleanArray>,
+) -> Result<()> {
+    let batch = Prepared::new(f, inputs, opt_filter)?;
+    let n = batch.rows();
+    if n == 0 {
+        return Ok(());
+    }
+    let label = f.label();
+    let err = |e: StatsError| stats_error(label, e);
+    let cols = batch.slices();
+    let group_of = |i: usize| -> usize {
+        match (groups, &batch.kept) {
+            (None, _) => 0,
+            (Some(g), None) => g[i],
+            (Some(g), Some(kept)) => g[kept[i] as usize],
+        }
+    };
+
+    // Key codes, combined over key columns by mixed radix.
+    let key_codes = batch
+        .keys
+        .iter()
+        .zip(f.key_names())
+        .map(|(a, name)| ColumnCodes::new(label, name, a))
+        .collect::<Result<Vec<_>>>()?;
+    let mut radix: u64 = 1;
+    for c in &key_codes {
+        radix = radix.checked_mul(c.distinct.len().max(1) as u64).ok_or_else(|| {
+            DataFusionError::Execution(format!("{label}: too many distinct keys in one batch"))
+        })?;
+    }
+    let key_of = |code: u64| -> Vec<KeyRef<'_>> {
+        let mut rest = code;
+        let mut key = vec![KeyRef::Number(0.0); key_codes.len()];
+        for (j, c) in key_codes.iter().enumerate().rev() {
+            let d = c.distinct.len() as u64;
+            key[j] = c.distinct[(rest % d) as usize];
+            rest /= d;
+        }
+        key
+    };
+
+    // Fast path: one group, one key — fold the whole batch without copying it.
+    let single_key = key_codes.iter().all(|c| c.distinct.len() == 1);
+    if groups.is_none() && single_key {
+        let key = key_of(0);
+        return cells[0].entry(&key, || f.new_state()).update(&cols).map_err(err);
+    }
+
+    // Bucket id of each row: (local group, key code), compacted to 0..buckets.
+    scratch.touched.clear();
+    if let Some(g) = groups {
+        let total = g.iter().copied().max().map_or(0, |m| m + 1);
+        if scratch.local.len() < total {
+            scratch.local.resize(total, 0);
+        }
+    }
+    scratch.ids.clear();
+    scratch.ids.reserve(n);
+    for i in 0..n {
+        let mut key = 0u64;
+        for c in &key_codes {
+            key = key * c.distinct.len() as u64 + c.codes[i] as u64;
+        }
+        let local = if groups.is_some() {
+            let g = group_of(i);
+            if scratch.local[g] == 0 {
+                scratch.touched.push(g);
+                scratch.local[g] = scratch.touched.len() as u32;
+            }
+            (scratch.local[g] - 1) as u64
+        } else {
+            0
+        };
+        scratch.ids.push(local * radix + key);
+    }
+    let span = if groups.is_some() { scratch.touched.len() as u64 * radix } else { radix };
+    let result = if span <= 4 * n as u64 + 1024 {
+        fold_buckets(f, cells, scratch, &cols, span as usize, &group_of, &key_of, radix)
+    } else {
+        // Sparse ids (many groups × many keys): compact them through a map first.
+        let mut compact: HashMap<u64, u32> = HashMap::new();
+        let mut original = Vec::new();
+        for id in scratch.ids.iter_mut() {
+            let next = compact.len() as u32;
+            let c = *compact.entry(*id).or_insert_with(|| {
+                original.push(*id);
+                next
+            });
+            *id = c as u64;
+        }
+        let remap = |local_code: u64| original[local_code as usize];
+        let key_of_compact = |c: u64| key_of(remap(c) % radix);
+        fold_buckets(f, cells, scratch, &cols, original.len(), &group_of, &key_of_compact, u64::MAX)
+    };
+    for &g in &scratch.touched {
+        scratch.local[g] = 0;
+    }
+    result
+}
+
+/// Counting sort of the rows by bucket id, then one dense update per bucket. `radix` recovers
+/// the key code from a bucket id (`u64::MAX` when `key_of` takes the id itself).
+#[allow(clippy::too_many_arguments)]
+fn fold_buckets<'k, F: StateFunction>(
+    f: &F,
+    cells: &mut [Keyed<F::State>],
+    scratch: &mut Scratch,
+    cols: &[&[f64]],
+    buckets: usize,
+    group_of: &dyn Fn(usize) -> usize,
+    key_of: &dyn Fn(u64) -> Vec<KeyRef<'k>>,
+    radix: u64,
+) -> Result<()> {
+    let label = f.label();
+    let n = scratch.ids.len();
+    let k = cols.len();
+    scratch.counts.clear();
+    scratch.counts.resize(buckets + 1, 0);
+    for &id in &scratch.ids {
+        scratch.counts[id as usize + 1] += 1;
+    }
+    for b in 0..buckets {
+        scratch.counts[b + 1] += scratch.counts[b];
+    }
+    scratch.order.clear();
+    scratch.order.resize(n, 0);
+    {
+        let mut next = scratch.counts.clone();
+        for (i, &id) in scratch.ids.iter().enumerate() {
+            scratch.order[next[id as usize] as usize] = i as u32;
+            next[id as usize] += 1;
+        }
+    }
+    scratch.gather.resize_with(k, Vec::new);
+    scratch.row.resize(k, 0.0);
+    for b in 0..buckets {
+        let (begin, end) = (scratch.counts[b] as usize, scratch.counts[b + 1] as usize);
+        if begin == end {
+            continue;
+        }
+        let rows = &scratch.order[begin..end];
+        let first = rows[0] as usize;
+        let id = b as u64;
+        let key = key_of(if radix == u64::MAX { id } else { id % radix });
+        let state = cells[group_of(first)].entry(&key, || f.new_state());
+        if rows.len() == n {
+            state.update(cols).map_err(|e| stats_error(label, e))?;
+        } else if rows.len() == 1 {
+            for j in 0..k {
+                scratch.row[j] = cols[j][first];
+            }
+            state.push(&scratch.row);
+        } else {
+            for j in 0..k {
+                let buf = &mut scratch.gather[j];
+                buf.clear();
+                buf.extend(rows.iter().map(|&i| cols[j][i as usize]));
+            }
+            let slices: Vec<&[f64]> = scratch.gather.iter().map(|v| v.as_slice()).collect();
+            state.update(&slices).map_err(|e| stats_error(label, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one `Binary` state column; NULL states are empty and skipped.
+fn decode_states<S: StateCodec>(label: &str, states: &[ArrayRef]) -> Result<Vec<Option<Keyed<S>>>> {
     let Some(col) = states.first() else { return exec_err!("{label}: missing state column") };
     let col: &BinaryArray = col.as_binary::<i32>();
     col.iter()
-        .map(|b| b.map(|b| S::decode(b).map_err(|e| stats_error(label, e))).transpose())
+        .map(|b| b.map(|b| Keyed::<S>::decode(b).map_err(|e| stats_error(label, e))).transpose())
         .collect()
+}
+
+fn encode_states<S: RowState>(states: &mut [Keyed<S>]) -> ArrayRef {
+    let mut b = BinaryBuilder::with_capacity(states.len(), states.len() * 64);
+    let mut buf = Vec::new();
+    for s in states {
+        s.seal();
+        buf.clear();
+        s.encode(&mut buf);
+        b.append_value(&buf);
+    }
+    Arc::new(b.finish())
 }
 
 /// Plain aggregate (no GROUP BY, or a GROUP BY the planner runs per group).
 #[derive(Debug)]
 pub struct StateAccumulator<F: StateFunction> {
     function: Arc<F>,
-    state: F::State,
+    cell: [Keyed<F::State>; 1],
+    scratch: Scratch,
 }
 
 impl<F: StateFunction> StateAccumulator<F> {
     pub fn new(function: Arc<F>) -> Self {
-        let state = function.new_state();
-        StateAccumulator { function, state }
+        StateAccumulator { function, cell: [Keyed::new()], scratch: Scratch::default() }
     }
 }
 
 impl<F: StateFunction> Accumulator for StateAccumulator<F> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let dense = DenseColumns::new(self.function.as_ref(), values, None)?;
-        self.state.update(&dense.slices()).map_err(|e| stats_error(self.function.label(), e))
+        fold_batch(self.function.as_ref(), &mut self.cell, &mut self.scratch, values, None, None)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.function.finish(&self.state)
+        self.function.finish(&mut self.cell[0])
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>() + self.state.heap_size()
+        size_of::<Self>() + self.cell[0].heap_size() + self.scratch.size()
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.state.to_bytes()))])
+        let array = encode_states(&mut self.cell);
+        Ok(vec![ScalarValue::try_from_array(&array, 0)?])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         for s in decode_states::<F::State>(self.function.label(), states)?.into_iter().flatten() {
-            self.state.merge(&s);
+            self.cell[0].merge(&s);
         }
         Ok(())
     }
 }
 
-/// `GROUP BY` aggregate: one state per group. Rows of a batch are bucketed by group (a counting
-/// sort over the groups the batch touches), so each group's rows are folded in as one dense
-/// batch rather than row by row.
+/// `GROUP BY` aggregate: one keyed state per group.
 #[derive(Debug)]
 pub struct StateGroupsAccumulator<F: StateFunction> {
     function: Arc<F>,
-    states: Vec<F::State>,
-    // Scratch reused across batches; never allocated per row.
-    counts: Vec<u32>,
-    touched: Vec<usize>,
-    order: Vec<u32>,
-    scratch: Vec<Vec<f64>>,
+    cells: Vec<Keyed<F::State>>,
+    scratch: Scratch,
 }
 
 impl<F: StateFunction> StateGroupsAccumulator<F> {
     pub fn new(function: Arc<F>) -> Self {
-        StateGroupsAccumulator {
-            function,
-            states: Vec::new(),
-            counts: Vec::new(),
-            touched: Vec::new(),
-            order: Vec::new(),
-            scratch: Vec::new(),
-        }
+        StateGroupsAccumulator { function, cells: Vec::new(), scratch: Scratch::default() }
     }
 
     fn ensure_groups(&mut self, total: usize) {
-        while self.states.len() < total {
-            self.states.push(self.function.new_state());
-        }
-        if self.counts.len() < total {
-            self.counts.resize(total, 0);
+        if self.cells.len() < total {
+            self.cells.resize_with(total, Keyed::new);
         }
     }
 }
@@ -177,81 +472,12 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         total_num_groups: usize,
     ) -> Result<()> {
         self.ensure_groups(total_num_groups);
-        let function = Arc::clone(&self.function);
-        let dense = DenseColumns::new(function.as_ref(), values, opt_filter)?;
-        let groups: std::borrow::Cow<[usize]> = if dense.rows() == group_indices.len() {
-            std::borrow::Cow::Borrowed(group_indices)
-        } else {
-            // Recompute which rows survived, the same way DenseColumns did.
-            std::borrow::Cow::Owned(surviving_groups(values, group_indices, opt_filter))
-        };
-        let cols = dense.slices();
-        let k = cols.len();
-
-        // Bucket rows by group.
-        self.touched.clear();
-        for &g in groups.iter() {
-            if self.counts[g] == 0 {
-                self.touched.push(g);
-            }
-            self.counts[g] += 1;
-        }
-        if self.touched.len() == 1 {
-            let g = self.touched[0];
-            self.counts[g] = 0;
-            return self.states[g].update(&cols).map_err(|e| stats_error(function.label(), e));
-        }
-        let mut row = vec![0.0; k];
-        self.scratch.resize_with(k, Vec::new);
-        let touched = std::mem::take(&mut self.touched);
-        // Groups with one row take a push; larger ones are gathered into dense scratch.
-        let mut offsets = Vec::with_capacity(touched.len());
-        let mut order = std::mem::take(&mut self.order);
-        order.clear();
-        order.resize(groups.len(), 0);
-        {
-            // Exclusive prefix sums over touched groups, stored temporarily in `counts`.
-            let mut start = 0u32;
-            for &g in &touched {
-                let c = self.counts[g];
-                self.counts[g] = start;
-                offsets.push(start as usize);
-                start += c;
-            }
-            for (i, &g) in groups.iter().enumerate() {
-                order[self.counts[g] as usize] = i as u32;
-                self.counts[g] += 1;
-            }
-        }
-        for (t, &g) in touched.iter().enumerate() {
-            let begin = offsets[t];
-            let end = self.counts[g] as usize;
-            self.counts[g] = 0;
-            let rows = &order[begin..end];
-            if rows.len() == 1 {
-                let i = rows[0] as usize;
-                for j in 0..k {
-                    row[j] = cols[j][i];
-                }
-                self.states[g].push(&row);
-            } else {
-                for j in 0..k {
-                    let buf = &mut self.scratch[j];
-                    buf.clear();
-                    buf.extend(rows.iter().map(|&i| cols[j][i as usize]));
-                }
-                let slices: Vec<&[f64]> = self.scratch.iter().map(|v| v.as_slice()).collect();
-                self.states[g].update(&slices).map_err(|e| stats_error(function.label(), e))?;
-            }
-        }
-        self.touched = touched;
-        self.order = order;
-        Ok(())
+        fold_batch(self.function.as_ref(), &mut self.cells, &mut self.scratch, values, Some(group_indices), opt_filter)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let states = emit_to.take_needed(&mut self.states);
-        let values = states.iter().map(|s| self.function.finish(s)).collect::<Result<Vec<_>>>()?;
+        let mut cells = emit_to.take_needed(&mut self.cells);
+        let values = cells.iter_mut().map(|c| self.function.finish(c)).collect::<Result<Vec<_>>>()?;
         if values.is_empty() {
             return Ok(datafusion::arrow::array::new_empty_array(&self.function.data_type()));
         }
@@ -259,15 +485,8 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let states = emit_to.take_needed(&mut self.states);
-        let mut b = BinaryBuilder::with_capacity(states.len(), states.len() * 64);
-        let mut buf = Vec::new();
-        for s in &states {
-            buf.clear();
-            s.encode(&mut buf);
-            b.append_value(&buf);
-        }
-        Ok(vec![Arc::new(b.finish())])
+        let mut cells = emit_to.take_needed(&mut self.cells);
+        Ok(vec![encode_states(&mut cells)])
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -275,7 +494,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         let decoded = decode_states::<F::State>(self.function.label(), values)?;
         for (s, &g) in decoded.iter().zip(group_indices) {
             if let Some(s) = s {
-                self.states[g].merge(s);
+                self.cells[g].merge(s);
             }
         }
         Ok(())
@@ -284,38 +503,38 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each row becomes its own one-row state; a skipped row (NULL input, filtered out)
         // becomes an empty state, which merges as nothing.
+        let f = self.function.as_ref();
+        let nkeys = f.key_names().len();
         let rows = values.first().map_or(0, |v| v.len());
-        let all_rows = DenseColumns::new(self.function.as_ref(), values, None).ok().filter(|d| d.rows() == rows);
-        let columns: Vec<ArrayRef> = match &all_rows {
-            Some(d) => d.columns.clone(),
-            None => values.iter().map(|v| cast(v, &DataType::Float64)).collect::<Result<_, _>>()?,
-        };
-        let floats: Vec<&Float64Array> = columns.iter().map(|c| c.as_primitive::<Float64Type>()).collect();
-        let mut b = BinaryBuilder::with_capacity(rows, rows * 32);
+        let floats = values[nkeys..].iter().map(|v| cast(v, &DataType::Float64)).collect::<Result<Vec<_>, _>>()?;
+        let floats: Vec<&Float64Array> = floats.iter().map(|c| c.as_primitive::<Float64Type>()).collect();
+        let key_columns = values[..nkeys]
+            .iter()
+            .zip(f.key_names())
+            .map(|(a, name)| KeyColumn::new(f.label(), name, a))
+            .collect::<Result<Vec<_>>>()?;
+        let mut b = BinaryBuilder::with_capacity(rows, rows * 48);
         let mut buf = Vec::new();
         let mut row = vec![0.0; floats.len()];
-        let empty = {
-            self.function.new_state().encode(&mut buf);
-            std::mem::take(&mut buf)
-        };
+        let empty = Keyed::<F::State>::new().to_bytes();
         for i in 0..rows {
             let selected = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
-            if !selected || floats.iter().any(|c| c.is_null(i)) {
+            if !selected || floats.iter().any(|c| c.is_null(i)) || values[..nkeys].iter().any(|k| k.is_null(i)) {
                 b.append_value(&empty);
                 continue;
             }
             for (j, c) in floats.iter().enumerate() {
                 let x = c.value(i);
                 if !x.is_finite() {
-                    let column = self.function.column_names().get(j).cloned().unwrap_or_else(|| format!("argument {}", j + 1));
-                    return Err(stats_error(self.function.label(), fastcausal_stats::StatsError::NonFinite { column, value: x }));
+                    return Err(non_finite(f, j, x));
                 }
                 row[j] = x;
             }
-            let mut state = self.function.new_state();
-            state.push(&row);
+            let key: Vec<KeyRef> = key_columns.iter().map(|k| k.at(i)).collect();
+            let mut cell = Keyed::new();
+            cell.entry(&key, || f.new_state()).push(&row);
             buf.clear();
-            state.encode(&mut buf);
+            cell.encode(&mut buf);
             b.append_value(&buf);
         }
         Ok(vec![Arc::new(b.finish())])
@@ -323,19 +542,41 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
 
     fn size(&self) -> usize {
         size_of::<Self>()
-            + self.states.iter().map(|s| size_of::<F::State>() + s.heap_size()).sum::<usize>()
-            + self.counts.capacity() * 4
-            + self.order.capacity() * 4
-            + self.scratch.iter().map(|v| v.capacity() * 8).sum::<usize>()
+            + self.cells.iter().map(|s| size_of::<Keyed<F::State>>() + s.heap_size()).sum::<usize>()
+            + self.scratch.size()
     }
 }
 
-/// The group index of each row that has no NULL input and passes the filter.
-fn surviving_groups(values: &[ArrayRef], group_indices: &[usize], opt_filter: Option<&BooleanArray>) -> Vec<usize> {
-    (0..group_indices.len())
-        .filter(|&i| {
-            opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i)) && values.iter().all(|v| v.is_valid(i))
+/// Row-wise access to a key column (used where rows are handled one by one).
+enum KeyColumn<'a> {
+    Number(&'a Float64Array),
+    Text(Box<dyn Fn(usize) -> &'a str + 'a>),
+}
+
+impl<'a> KeyColumn<'a> {
+    fn new(label: &str, name: &str, array: &'a ArrayRef) -> Result<Self> {
+        Ok(match array.data_type() {
+            DataType::Float64 => KeyColumn::Number(array.as_primitive::<Float64Type>()),
+            DataType::Utf8 => {
+                let a = array.as_string::<i32>();
+                KeyColumn::Text(Box::new(move |i| a.value(i)))
+            }
+            DataType::LargeUtf8 => {
+                let a = array.as_string::<i64>();
+                KeyColumn::Text(Box::new(move |i| a.value(i)))
+            }
+            DataType::Utf8View => {
+                let a = array.as_string_view();
+                KeyColumn::Text(Box::new(move |i| a.value(i)))
+            }
+            other => return exec_err!("{label}: column '{name}' has type {other}; an arm or stratum must be a number or text"),
         })
-        .map(|i| group_indices[i])
-        .collect()
+    }
+
+    fn at(&self, i: usize) -> KeyRef<'a> {
+        match self {
+            KeyColumn::Number(a) => KeyRef::Number(a.value(i)),
+            KeyColumn::Text(f) => KeyRef::Text(f(i)),
+        }
+    }
 }
