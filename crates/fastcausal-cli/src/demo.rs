@@ -62,5 +62,78 @@ FROM {table} GROUP BY treatment ORDER BY treatment;"
         ),
     )
     .await?;
-    Ok(())
+    ab_report(engine, table).await
+}
+
+/// The A/B report: is the split healthy, what is the effect (with and without CUPED), where is
+/// it, and how small an effect could this experiment see.
+async fn ab_report(engine: &Engine, table: &str) -> Result<(), Failure> {
+    let ratio = "avg(numerator) / avg(denominator)";
+    let cuped = "avg(numerator_pre) / avg(denominator_pre) + avg(x1)";
+    section(
+        engine,
+        "A/B report: sample-ratio check",
+        "Were users split 50/50 as designed? A small p-value means the assignment is broken and \
+         the comparisons below cannot be trusted.",
+        &format!(
+            "SELECT r['arms'] AS arms, r['observed'] AS observed, r['expected'] AS expected,
+       r['chi_square'] AS chi_square, r['p_value'] AS p_value
+FROM (SELECT srm(1, treatment) AS r FROM {table});"
+        ),
+    )
+    .await?;
+    let fields = "r['mean0'] AS control, r['mean1'] AS treatment, r['estimate'] AS effect, r['stderr'] AS stderr,
+       r['ci_lower'] AS ci_lower, r['ci_upper'] AS ci_upper, r['relative_estimate'] AS lift, r['p_value'] AS p_value,
+       r['variance_reduction'] AS variance_reduction";
+    section(
+        engine,
+        "A/B report: the ratio metric, without and with CUPED",
+        "Welch t-test of numerator/denominator, treatment − control, delta-method variances. \
+         CUPED adjusts each arm with pre-experiment covariates (the pre-period ratio and x1): \
+         same effect, smaller standard error.",
+        &format!(
+            "SELECT 'plain' AS analysis, {fields}
+FROM (SELECT ttest_2samp({ratio}, treatment) AS r FROM {table})
+UNION ALL
+SELECT 'CUPED', {fields}
+FROM (SELECT ttest_2samp({ratio}, treatment, cuped => {cuped}) AS r FROM {table});"
+        ),
+    )
+    .await?;
+    section(
+        engine,
+        "A/B report: per segment",
+        "The CUPED t-test in each x_cat1 segment (one pass for all segments), with p-values \
+         adjusted for testing five segments: Holm (family-wise error) and Benjamini–Hochberg \
+         (false discovery rate).",
+        &format!(
+            "WITH segment AS (
+  SELECT x_cat1, ttest_2samp({ratio}, treatment, cuped => {cuped}) AS r FROM {table} GROUP BY x_cat1
+), ranked AS (
+  SELECT x_cat1, r['n0'] + r['n1'] AS n, r['estimate'] AS effect, r['ci_lower'] AS ci_lower, r['ci_upper'] AS ci_upper,
+         r['relative_estimate'] AS lift, r['p_value'] AS p,
+         row_number() OVER (ORDER BY r['p_value'], x_cat1) AS k, count(*) OVER () AS m
+  FROM segment
+)
+SELECT x_cat1, n, effect, ci_lower, ci_upper, lift, p AS p_value,
+       max(least(1.0, (m - k + 1) * p)) OVER (ORDER BY k) AS p_holm,
+       min(least(1.0, m * p / k)) OVER (ORDER BY k DESC) AS p_bh
+FROM ranked ORDER BY x_cat1;"
+        ),
+    )
+    .await?;
+    section(
+        engine,
+        "A/B report: minimum detectable effect",
+        "The smallest true effect this experiment detects with 80% power at the 5% level, from the \
+         observed variances; CUPED's variance reduction buys a smaller one.",
+        &format!(
+            "SELECT 'plain' AS analysis, r['mde'] AS mde, r['relative_mde'] AS relative_mde, r['stderr'] AS stderr
+FROM (SELECT mde({ratio}, treatment, power => 0.8) AS r FROM {table})
+UNION ALL
+SELECT 'CUPED', r['mde'], r['relative_mde'], r['stderr']
+FROM (SELECT mde({ratio}, treatment, cuped => {cuped}, power => 0.8) AS r FROM {table});"
+        ),
+    )
+    .await
 }

@@ -22,10 +22,23 @@ use datafusion::sql::sqlparser::ast::{
 };
 use fastcausal_stats::MetricExpr;
 
-use crate::functions::deltamethod::DeltaMethodSpec;
+use crate::functions::{deltamethod, mean_tests, rank_tests, srm};
 
-/// Names of the functions whose first argument is a metric expression.
-pub const METRIC_FUNCTIONS: &[&str] = &["deltamethod"];
+/// Names of the functions whose calls are rewritten (see the [module documentation](self)).
+pub const METRIC_FUNCTIONS: &[&str] = &[
+    "deltamethod",
+    "ttest_2samp",
+    "ttest_1samp",
+    "ttests_2samp",
+    "student_ttest",
+    "welch_ttest",
+    "mean_z_test",
+    "mde",
+    "sample_size",
+    "srm",
+    "mann_whitney_utest",
+    "ks_2samp",
+];
 
 /// Rewrites every metric-function call in `statement` in place.
 pub fn rewrite_statement(statement: &mut DFStatement) -> Result<()> {
@@ -86,12 +99,12 @@ impl VisitorMut for MetricRewriter {
 }
 
 /// Where an expression starts, as "line L, column C".
-fn at(e: &impl Spanned) -> String {
+pub(crate) fn at(e: &impl Spanned) -> String {
     let s = e.span().start;
     if s.line == 0 { String::new() } else { format!(" at line {}, column {}", s.line, s.column) }
 }
 
-fn plan_error(msg: String) -> DataFusionError {
+pub(crate) fn plan_error(msg: String) -> DataFusionError {
     DataFusionError::Plan(msg)
 }
 
@@ -130,75 +143,204 @@ fn call_args(name: &str, f: &Function) -> Result<CallArgs> {
     Ok(out)
 }
 
-/// A literal boolean option.
-fn bool_option(function: &str, option: &str, e: &Expr) -> Result<bool> {
-    match e {
-        Expr::Value(v) => match &v.value {
-            Value::Boolean(b) => Ok(*b),
-            _ => Err(plan_error(format!("{function}: option {option} must be true or false, found `{e}`{}", at(e)))),
-        },
-        _ => Err(plan_error(format!("{function}: option {option} must be true or false, found `{e}`{}", at(e)))),
-    }
+/// A rewritten call: the JSON spec and the argument expressions that follow it.
+pub(crate) struct Rewritten {
+    pub spec: String,
+    pub args: Vec<Expr>,
 }
 
 fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
-    let args = call_args(name, f)?;
-    let Some(metric_sql) = args.positional.first() else {
-        return Err(plan_error(format!("{name} needs a metric, e.g. {name}(avg(numerator) / avg(denominator))")));
-    };
-    let mut parsed = ParsedMetric::default();
-    let metric = parsed.metric(name, metric_sql)?;
-    if parsed.exprs.is_empty() {
-        return Err(plan_error(format!(
-            "{name}: the metric `{metric_sql}`{} has no avg(...) term, so it has no variance",
-            at(metric_sql)
-        )));
-    }
-    let (spec, columns) = match name {
-        "deltamethod" => {
-            let mut std = true;
-            if let Some(e) = args.positional.get(1) {
-                std = bool_option(name, "std", e)?;
-            }
-            if let Some(e) = args.positional.get(2) {
-                return Err(plan_error(format!("{name}: unexpected argument `{e}`{}; it takes a metric and std", at(e))));
-            }
-            for (option, e) in &args.named {
-                match option.as_str() {
-                    "std" => std = bool_option(name, "std", e)?,
-                    other => {
-                        return Err(plan_error(format!("{name}: unknown option `{other}`{}; the option is std => true|false", at(e))));
-                    }
-                }
-            }
-            let spec = DeltaMethodSpec { metric: metric.to_string(), columns: parsed.names(), std };
-            (serde_json::to_string(&spec).expect("spec serialises"), parsed.exprs)
-        }
-        other => return Err(plan_error(format!("internal: no rewrite for metric function {other}"))),
+    let call = Call::new(name, call_args(name, f)?);
+    let rewritten = match name {
+        "deltamethod" => deltamethod::rewrite(call)?,
+        "srm" => srm::rewrite(call)?,
+        "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,
+        _ => mean_tests::rewrite(call)?,
     };
     let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
-        Value::SingleQuotedString(spec).with_empty_span(),
+        Value::SingleQuotedString(rewritten.spec).with_empty_span(),
     )))];
-    new_args.extend(columns.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))));
+    new_args.extend(rewritten.args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))));
     if let FunctionArguments::List(list) = &mut f.args {
         list.args = new_args;
     }
     Ok(())
 }
 
+/// The arguments of one call, consumed option by option by a function's rewrite; what is left
+/// at the end is an error.
+pub(crate) struct Call {
+    pub name: String,
+    positional: Vec<Option<Expr>>,
+    named: Vec<(String, Expr)>,
+}
+
+impl Call {
+    fn new(name: &str, args: CallArgs) -> Call {
+        Call { name: name.to_owned(), positional: args.positional.into_iter().map(Some).collect(), named: args.named }
+    }
+
+    /// The required positional argument `i` (0-based), described as `what` in the error.
+    pub fn required(&mut self, i: usize, what: &str, example: &str) -> Result<Expr> {
+        match self.positional.get_mut(i).and_then(Option::take) {
+            Some(e) => Ok(e),
+            None => Err(plan_error(format!("{} needs {what} as argument {}, e.g. {example}", self.name, i + 1))),
+        }
+    }
+
+    /// An option given by name (any of `names`), or else as positional argument `position`.
+    pub fn option(&mut self, names: &[&str], position: Option<usize>) -> Result<Option<Expr>> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.named.len() {
+            if names.contains(&self.named[i].0.as_str()) {
+                let (n, e) = self.named.remove(i);
+                if found.is_some() {
+                    return Err(plan_error(format!("{}: option {n} is given twice{}", self.name, at(&e))));
+                }
+                found = Some(e);
+            } else {
+                i += 1;
+            }
+        }
+        if let Some(p) = position
+            && let Some(e) = self.positional.get_mut(p).and_then(Option::take)
+        {
+            if found.is_some() {
+                return Err(plan_error(format!("{}: {} is given both by position and by name{}", self.name, names[0], at(&e))));
+            }
+            found = Some(e);
+        }
+        Ok(found)
+    }
+
+    /// Fails on any argument no rewrite step consumed; `allowed` lists the options for the message.
+    pub fn finish(self, allowed: &[&str]) -> Result<()> {
+        if let Some((n, e)) = self.named.first() {
+            return Err(plan_error(format!(
+                "{}: unknown option `{n}`{}; the options are {}",
+                self.name,
+                at(e),
+                allowed.iter().map(|o| format!("{o} =>")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some(e) = self.positional.iter().flatten().next() {
+            return Err(plan_error(format!(
+                "{}: unexpected argument `{e}`{}; pass options by name ({})",
+                self.name,
+                at(e),
+                allowed.iter().map(|o| format!("{o} =>")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn option_error(function: &str, option: &str, wanted: &str, e: &Expr) -> DataFusionError {
+    plan_error(format!("{function}: option {option} must be {wanted}, found `{e}`{}", at(e)))
+}
+
+/// A literal boolean option.
+pub(crate) fn bool_option(function: &str, option: &str, e: &Expr) -> Result<bool> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Boolean(b) => Ok(*b),
+            _ => Err(option_error(function, option, "true or false", e)),
+        },
+        _ => Err(option_error(function, option, "true or false", e)),
+    }
+}
+
+/// A literal number option (a leading minus allowed).
+pub(crate) fn number_option(function: &str, option: &str, e: &Expr) -> Result<f64> {
+    let bad = || option_error(function, option, "a number", e);
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().map_err(|_| bad()),
+            _ => Err(bad()),
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => Ok(-number_option(function, option, expr).map_err(|_| bad())?),
+        Expr::Nested(inner) => number_option(function, option, inner).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// A literal string option.
+pub(crate) fn string_option(function: &str, option: &str, e: &Expr) -> Result<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+            _ => Err(option_error(function, option, "a quoted string", e)),
+        },
+        _ => Err(option_error(function, option, "a quoted string", e)),
+    }
+}
+
+/// A literal arm value (a number or a string), as JSON.
+pub(crate) fn key_option(function: &str, option: &str, e: &Expr) -> Result<serde_json::Value> {
+    if let Ok(x) = number_option(function, option, e) {
+        return Ok(serde_json::json!(x));
+    }
+    if let Ok(s) = string_option(function, option, e) {
+        return Ok(serde_json::Value::String(s));
+    }
+    if let Expr::Value(v) = e
+        && let Value::Boolean(b) = v.value
+    {
+        return Ok(serde_json::json!(if b { 1.0 } else { 0.0 }));
+    }
+    Err(option_error(function, option, "a number or a quoted string", e))
+}
+
+/// A literal list of numbers, `[1, 1, 2]`.
+pub(crate) fn number_list_option(function: &str, option: &str, e: &Expr) -> Result<Vec<f64>> {
+    match e {
+        Expr::Array(a) => a.elem.iter().map(|x| number_option(function, option, x)).collect(),
+        _ => Err(option_error(function, option, "a list of numbers such as [1, 1]", e)),
+    }
+}
+
+/// A metric-expression argument parsed into `parsed`, which collects its columns.
+pub(crate) fn metric_argument(function: &str, parsed: &mut ParsedMetric, e: &Expr) -> Result<MetricExpr> {
+    let metric = parsed.metric(function, e)?;
+    if metric.arity() == 0 {
+        return Err(plan_error(format!("{function}: the metric `{e}`{} has no avg(...) term, so it has no variance", at(e))));
+    }
+    Ok(metric)
+}
+
+/// The CUPED option: one or several metrics joined by top-level `+`, each one covariate
+/// (parentheses keep a sum together as one covariate).
+pub(crate) fn covariates_argument(function: &str, parsed: &mut ParsedMetric, e: &Expr) -> Result<Vec<MetricExpr>> {
+    let mut terms = Vec::new();
+    fn split<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::BinaryOp { left, op: BinaryOperator::Plus, right } => {
+                split(left, out);
+                split(right, out);
+            }
+            other => out.push(other),
+        }
+    }
+    split(e, &mut terms);
+    terms.into_iter().map(|t| metric_argument(function, parsed, t)).collect()
+}
+
 /// The columns found inside `avg(...)` terms, deduplicated by their text.
 #[derive(Default)]
-struct ParsedMetric {
-    exprs: Vec<Expr>,
+pub(crate) struct ParsedMetric {
+    pub exprs: Vec<Expr>,
     texts: Vec<String>,
 }
 
 impl ParsedMetric {
-    fn names(&self) -> Vec<String> {
+    /// The column expressions as written.
+    pub fn names(&self) -> Vec<String> {
         self.texts.clone()
     }
 
-    fn column(&mut self, e: &Expr) -> usize {
+    /// The index of column expression `e`, added if new.
+    pub fn column(&mut self, e: &Expr) -> usize {
         let text = e.to_string();
         if let Some(j) = self.texts.iter().position(|t| *t == text) {
             return j;
@@ -208,7 +350,8 @@ impl ParsedMetric {
         self.exprs.len() - 1
     }
 
-    fn metric(&mut self, function: &str, e: &Expr) -> Result<MetricExpr> {
+    /// Parses a metric expression, collecting its columns.
+    pub fn metric(&mut self, function: &str, e: &Expr) -> Result<MetricExpr> {
         let bad = |what: String| {
             plan_error(format!(
                 "{function}: {what}{}; a metric is built from avg(<column expression>) terms, numbers, + - * / and parentheses, \

@@ -131,3 +131,148 @@ async fn describe_matches_numpy() {
         assert_eq!(checked, 16);
     }
 }
+
+/// A result value as JSON, the form `reference.json` uses: structs as objects, lists as arrays,
+/// infinities as the strings "Infinity" / "-Infinity".
+fn value_json(a: &dyn Array, i: usize) -> Value {
+    use datafusion::arrow::datatypes::DataType;
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Float64 => {
+            let x = a.as_primitive::<Float64Type>().value(i);
+            if x.is_finite() {
+                serde_json::json!(x)
+            } else {
+                Value::String(if x.is_nan() { "NaN".into() } else if x > 0.0 { "Infinity".into() } else { "-Infinity".into() })
+            }
+        }
+        DataType::Int64 => serde_json::json!(a.as_primitive::<Int64Type>().value(i)),
+        DataType::Utf8 => Value::String(a.as_string::<i32>().value(i).to_owned()),
+        DataType::Utf8View => Value::String(a.as_string_view().value(i).to_owned()),
+        DataType::Struct(fields) => {
+            let s = a.as_struct();
+            Value::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), value_json(c.as_ref(), i))).collect())
+        }
+        DataType::List(_) => {
+            let items = a.as_list::<i32>().value(i);
+            Value::Array((0..items.len()).map(|j| value_json(items.as_ref(), j)).collect())
+        }
+        other => panic!("unexpected result type {other}"),
+    }
+}
+
+/// Compares `got` with `want` field by field (numbers to 1e-9 relative), collecting mismatches.
+fn compare_json(path: &str, got: &Value, want: &Value, failures: &mut Vec<String>) {
+    match (want, got) {
+        (Value::Number(w), Value::Number(g)) => {
+            let (w, g) = (w.as_f64().unwrap(), g.as_f64().unwrap());
+            if (g - w).abs() > 1e-9 * w.abs().max(g.abs()) + 1e-300 {
+                failures.push(format!("{path}: got {g:.17e}, reference {w:.17e}"));
+            }
+        }
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                match g.get(k) {
+                    Some(gv) => compare_json(&format!("{path}.{k}"), gv, wv, failures),
+                    None => failures.push(format!("{path}: missing field {k}")),
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            if w.len() != g.len() {
+                failures.push(format!("{path}: {} items, reference {}", g.len(), w.len()));
+            }
+            for (j, (wv, gv)) in w.iter().zip(g).enumerate() {
+                compare_json(&format!("{path}[{j}]"), gv, wv, failures);
+            }
+        }
+        (w, g) if w == g => {}
+        (w, g) => failures.push(format!("{path}: got {g}, reference {w}")),
+    }
+}
+
+/// Every case of the reference's "tests" (t-tests, CUPED, PSE, multi-arm, SRM, Mann–Whitney,
+/// KS, shortcuts, power) against scipy/statsmodels/numpy, on every engine configuration; and
+/// FCI's published numbers (6 decimals) where it published them.
+#[tokio::test]
+async fn experiment_tests_match_references() {
+    let r = reference();
+    let path = data_path();
+    let cases = r["tests"].as_array().expect("reference tests");
+    let mut failures = Vec::new();
+    for (engine_name, engine) in engines() {
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let select = case["select"].as_str().unwrap();
+            let group = case["group_by"].as_str();
+            let mut sql = format!("SELECT {}{select} AS r FROM '{path}'", group.map_or(String::new(), |g| format!("{g}, ")));
+            if let Some(w) = case["where"].as_str() {
+                sql += &format!(" WHERE {w}");
+            }
+            if let Some(g) = group {
+                sql += &format!(" GROUP BY {g} ORDER BY {g}");
+            }
+            let batches = match engine.sql(&sql).await {
+                Ok(df) => match df.collect().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        failures.push(format!("[{engine_name}] {name}: {e}"));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    failures.push(format!("[{engine_name}] {name}: {e}"));
+                    continue;
+                }
+            };
+            let mut got = Vec::new();
+            for b in &batches {
+                let col = b.column(b.num_columns() - 1);
+                for i in 0..b.num_rows() {
+                    let key = group.map(|_| match value_json(b.column(0).as_ref(), i) {
+                        Value::String(s) => s,
+                        Value::Number(n) => n.as_f64().map(|x| format!("{x}")).unwrap_or_default(),
+                        other => other.to_string(),
+                    });
+                    got.push((key, value_json(col.as_ref(), i)));
+                }
+            }
+            let rows = case["rows"].as_array().unwrap();
+            if rows.len() != got.len() {
+                failures.push(format!("[{engine_name}] {name}: {} result rows, reference {}", got.len(), rows.len()));
+                continue;
+            }
+            for (row, (key, value)) in rows.iter().zip(&got) {
+                let label = format!("[{engine_name}] {name}{}", key.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default());
+                if let Some(g) = row["group"].as_str() {
+                    let k = key.clone().unwrap_or_default();
+                    if k != g && k.trim_end_matches(".0") != g {
+                        failures.push(format!("{label}: group {k}, reference {g}"));
+                    }
+                }
+                let want = &row["fields"];
+                // A list-valued function compares its list with the "rows" field.
+                let got_value = if want.get("rows").is_some() && value.is_array() { serde_json::json!({ "rows": value }) } else { value.clone() };
+                compare_json(&label, &got_value, want, &mut failures);
+                let fci = match (&case["fci"], key) {
+                    (Value::Null, _) => None,
+                    (f, Some(k)) if f.get(k.as_str()).is_some() => f.get(k.as_str()),
+                    (f, None) => Some(f),
+                    _ => None,
+                };
+                if let Some(Value::Object(fci)) = fci {
+                    for (field, published) in fci {
+                        let g = got_value[field].as_f64().unwrap_or(f64::NAN);
+                        let p = published.as_f64().unwrap();
+                        if !((g - p).abs() <= 5e-7) {
+                            failures.push(format!("{label}.{field}: {g} differs from FCI's published {p}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}

@@ -2,17 +2,31 @@
 //! state of `fastcausal-stats`:
 //!
 //! * [`deltamethod`]: delta-method standard error of a metric expression.
+//! * [`mean_tests`]: t-tests on metric expressions with CUPED and post-stratification,
+//!   multi-arm comparisons, ClickHouse-style shortcuts, and power (`mde`, `sample_size`).
+//! * [`srm`]: the sample-ratio-mismatch check.
+//! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
 //!
-//! Shared machinery: [`state_accumulator`] (the generic accumulators) and [`spec`] (how
-//! options written in SQL reach the accumulator).
+//! Shared machinery: [`udaf`] (the one aggregate implementation), [`state_accumulator`] (the
+//! generic accumulators), [`spec`] (how options written in SQL reach the accumulator),
+//! [`arms`] (reading an experiment's arms from keyed states) and [`row`] (result structs).
 
+pub mod arms;
 pub mod deltamethod;
+pub mod mean_tests;
+pub mod rank_tests;
+pub mod row;
 pub mod spec;
+pub mod srm;
 pub mod state_accumulator;
+pub mod udaf;
 
 use datafusion::logical_expr::AggregateUDF;
 
 /// Every aggregate function fastcausal adds to SQL.
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
-    vec![deltamethod::deltamethod_udaf()]
+    let mut all = vec![deltamethod::deltamethod_udaf(), srm::udaf()];
+    all.extend(mean_tests::udafs());
+    all.extend(rank_tests::udafs());
+    all
 }
