@@ -3,37 +3,50 @@
 
 Every measurement is one fresh process, as a user would run it: the `fastcausal` binary on the
 file, or a Python process that imports DuckDB or chdb (ClickHouse) and runs the same statistic
-(the peers compute moments in SQL and finish in Python). Times are wall-clock medians of
-several runs; for the peers the clock starts after `import` (their in-notebook cost), for
-fastcausal it covers the whole process. Peak memory is each process's maximum resident set.
+(the peers compute moments, counts or ranks in SQL and finish in Python with scipy). Times are
+wall-clock medians of several runs; for the peers the clock starts after `import` (their
+in-notebook cost), for fastcausal it covers the whole process. Peak memory is each process's
+maximum resident set.
 
     pip install duckdb chdb pyarrow
     python3 benchmarks/run.py                 # 1M and 10M rows, 5 runs each
     python3 benchmarks/run.py --rows 1000000 --runs 3
+    python3 benchmarks/run.py --rows 10000000 --runs 1 --peers duckdb --tasks SRM 'Mann-Whitney U'
+
+Each task names the output columns it compares (`fields`): fastcausal's JSON rows (struct results
+are flattened to columns by the CLI) are reduced to those columns in that order, and every peer
+produces the same values in the same order. Numbers must agree to 1e-9 relative, strings exactly.
 
 Writes docs/benchmarks.md and benchmarks/results/latest.json.
 """
 
 import argparse
 import json
+import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'benchmarks', 'data')
 BIN = os.path.join(ROOT, 'target', 'release', 'fastcausal')
 
-# Each task: fastcausal SQL, and for each peer a Python snippet that sets `result`.
-# `{path}` is the Parquet file.
+# Each task: fastcausal SQL, the output columns to compare (`fields`, in order; fastcausal's struct
+# results are flattened to columns by the CLI), and for each peer a Python snippet that sets
+# `result` to rows of exactly those values in that order. `{path}` is the Parquet file. The peers
+# compute moments, counts or ranks in SQL and finish in Python with the helpers in FINISH.
+TTEST_FIELDS = ['n0', 'n1', 'mean0', 'mean1', 'estimate', 'stderr', 't_statistic', 'df', 'p_value']
+CUPED_COLUMNS = ['numerator', 'denominator', 'numerator_pre', 'denominator_pre', 'x1']
+
 TASKS = {
     'per-arm count, mean, variance': {
         'fastcausal': "SELECT treatment, count(*) AS n, avg(numerator) AS mean, var_samp(numerator) AS var "
                       "FROM '{path}' GROUP BY treatment ORDER BY treatment",
+        'fields': ['treatment', 'n', 'mean', 'var'],
         'duckdb': """
 rows = duckdb.sql("SELECT treatment, count(*), avg(numerator), var_samp(numerator) FROM read_parquet('{path}') GROUP BY treatment ORDER BY treatment").fetchall()
 result = [[float(v) for v in r] for r in rows]
@@ -46,6 +59,7 @@ result = [[float(v) for v in r] for r in json.loads(rows)['data']]
     'per-arm delta-method ratio std error': {
         'fastcausal': "SELECT treatment, deltamethod(avg(numerator) / avg(denominator)) AS se "
                       "FROM '{path}' GROUP BY treatment ORDER BY treatment",
+        'fields': ['treatment', 'se'],
         'duckdb': """
 rows = duckdb.sql("SELECT treatment, count(*), avg(numerator), avg(denominator), var_samp(numerator), var_samp(denominator), covar_samp(numerator, denominator) FROM read_parquet('{path}') GROUP BY treatment ORDER BY treatment").fetchall()
 result = [[float(t), delta(*map(float, r))] for t, *r in rows]
@@ -55,18 +69,257 @@ rows = chdb.query("SELECT treatment, count(), avg(numerator), avg(denominator), 
 result = [[float(t), delta(*map(float, r))] for t, *r in json.loads(rows)['data']]
 """,
     },
+    # Delta-method Welch t-test of a ratio metric: per arm n, means, variances and the covariance
+    # of numerator and denominator in one GROUP BY. DuckDB: from n, sums and sums of products
+    # (up to 1.8× faster than its covar_samp; the cancellation in Σxy − ΣxΣy/n costs ≤ 1e-13
+    # relative on this data, whose means are within a few standard deviations of 0 — metrics with
+    # mean ≫ sd would need covar_samp). ClickHouse: covarSamp is faster than sums there.
+    'ratio t-test': {
+        'fastcausal': "SELECT ttest_2samp(avg(numerator)/avg(denominator), treatment) AS r FROM '{path}'",
+        'fields': TTEST_FIELDS,
+        'duckdb': """
+rows = duckdb.sql("SELECT count(*), sum(numerator), sum(denominator), sum(numerator * numerator), sum(denominator * denominator), sum(numerator * denominator) FROM read_parquet('{path}') GROUP BY treatment ORDER BY treatment").fetchall()
+result = [ratio_ttest(from_sums(rows[0], 2, RATIO_PAIRS), from_sums(rows[1], 2, RATIO_PAIRS))]
+""",
+        'chdb': """
+rows = json.loads(chdb.query("SELECT count(), avg(numerator), avg(denominator), varSamp(numerator), varSamp(denominator), covarSamp(numerator, denominator) FROM file('{path}', Parquet) GROUP BY treatment ORDER BY treatment", 'JSONCompact').data())['data']
+result = [ratio_ttest(rows[0], rows[1])]
+""",
+    },
+    # CUPED with covariates avg(numerator_pre)/avg(denominator_pre) and avg(x1): per arm n, the five
+    # means and the 5×5 covariance in one GROUP BY; the pooled moments (for θ) merged in Python.
+    'ratio t-test, CUPED (ratio + x1)': {
+        'fastcausal': "SELECT ttest_2samp(avg(numerator)/avg(denominator), treatment, "
+                      "cuped => avg(numerator_pre)/avg(denominator_pre) + avg(x1)) AS r FROM '{path}'",
+        'fields': TTEST_FIELDS,
+        'duckdb': """
+sql = ('SELECT count(*), ' + ', '.join('sum(%s)' % c for c in CUPED_COLUMNS) + ', '
+       + ', '.join('sum(%s * %s)' % p for p in upper_pairs(CUPED_COLUMNS))
+       + " FROM read_parquet('{path}') GROUP BY treatment ORDER BY treatment")
+rows = duckdb.sql(sql).fetchall()
+pairs = upper_pairs(range(5))
+result = [cuped_ratio_ttest(arm_moments(from_sums(rows[0], 5, pairs), 5), arm_moments(from_sums(rows[1], 5, pairs), 5))]
+""",
+        'chdb': """
+sql = ('SELECT count(), ' + ', '.join('avg(%s)' % c for c in CUPED_COLUMNS) + ', '
+       + ', '.join('covarSamp(%s, %s)' % p for p in upper_pairs(CUPED_COLUMNS))
+       + " FROM file('{path}', Parquet) GROUP BY treatment ORDER BY treatment")
+rows = json.loads(chdb.query(sql, 'JSONCompact').data())['data']
+result = [cuped_ratio_ttest(arm_moments(rows[0], 5), arm_moments(rows[1], 5))]
+""",
+    },
+    'ratio t-test by x_cat1': {
+        'fastcausal': "SELECT x_cat1, ttest_2samp(avg(numerator)/avg(denominator), treatment) AS r "
+                      "FROM '{path}' GROUP BY x_cat1 ORDER BY x_cat1",
+        'fields': ['x_cat1'] + TTEST_FIELDS,
+        'duckdb': """
+rows = duckdb.sql("SELECT x_cat1, count(*), sum(numerator), sum(denominator), sum(numerator * numerator), sum(denominator * denominator), sum(numerator * denominator) FROM read_parquet('{path}') GROUP BY x_cat1, treatment ORDER BY x_cat1, treatment").fetchall()
+result = [[g] + ratio_ttest(from_sums(a0, 2, RATIO_PAIRS), from_sums(a1, 2, RATIO_PAIRS)) for g, a0, a1 in arm_pairs(rows)]
+""",
+        'chdb': """
+rows = json.loads(chdb.query("SELECT x_cat1, count(), avg(numerator), avg(denominator), varSamp(numerator), varSamp(denominator), covarSamp(numerator, denominator) FROM file('{path}', Parquet) GROUP BY x_cat1, treatment ORDER BY x_cat1, treatment", 'JSONCompact').data())['data']
+result = [[g] + ratio_ttest(a0, a1) for g, a0, a1 in arm_pairs(rows)]
+""",
+    },
+    # Sample-ratio mismatch: rows per arm against an equal split (Pearson chi-square).
+    'SRM': {
+        'fastcausal': "SELECT srm(1, treatment) AS r FROM '{path}'",
+        'fields': ['chi_square', 'p_value'],
+        'duckdb': """
+rows = duckdb.sql("SELECT count(*) FROM read_parquet('{path}') GROUP BY treatment ORDER BY treatment").fetchall()
+result = [srm([c for (c,) in rows])]
+""",
+        'chdb': """
+rows = json.loads(chdb.query("SELECT count() FROM file('{path}', Parquet) GROUP BY treatment ORDER BY treatment", 'JSONCompact').data())['data']
+result = [srm([c for (c,) in rows])]
+""",
+    },
+    # Mann-Whitney U (scipy's asymptotic two-sided test with tie and continuity corrections), from
+    # the column sorted once (GROUP BY value + a running sum is slower: almost every value is
+    # distinct). DuckDB: each row's lowest rank (rank()) and highest (count() over its peer group):
+    # average rank (lo + hi)/2, tie size t = hi − lo + 1, Σ(t³ − t) = Σ over rows (t² − 1).
+    # ClickHouse (arrays were 1.1-1.5× faster than its window functions here, for ~1.6× the memory):
+    # the arm flags sorted by value, running count of treatment rows, and per tie group (ends
+    # where the next value differs; -0.0 = 0.0, unlike its GROUP BY) c rows, c1 of them treated,
+    # ending at position e: 2·R1 += c1·(2(e − c) + c + 1).
+    'Mann-Whitney U': {
+        'fastcausal': "SELECT mann_whitney_utest(numerator, treatment) AS r FROM '{path}'",
+        'fields': ['u0', 'u1', 'z', 'p_value'],
+        'duckdb': """
+rows = duckdb.sql('''
+SELECT count(*) FILTER (WHERE treatment = 0), count(*) FILTER (WHERE treatment = 1),
+       sum(lo + hi) FILTER (WHERE treatment = 1), sum((hi - lo + 1) * (hi - lo + 1) - 1)
+FROM (SELECT treatment, rank() OVER w AS lo, count(*) OVER w AS hi
+      FROM read_parquet('{path}') WINDOW w AS (ORDER BY numerator))''').fetchall()
+result = [mann_whitney(*rows[0])]
+""",
+        'chdb': """
+rows = json.loads(chdb.query('''
+WITH arrayFilter((i, v, vn) -> v != vn, arrayEnumerate(vs), vs, arrayPushBack(arrayPopFront(vs), nan)) AS ends,
+     arrayMap(i -> toInt64(cum1[i]), ends) AS k1,
+     arrayConcat([ends[1]], arrayPopFront(arrayDifference(ends))) AS c,
+     arrayConcat([k1[1]], arrayPopFront(arrayDifference(k1))) AS c1
+SELECT n0, n1, arraySum((a, b, e) -> a * (2 * (e - b) + b + 1), c1, c, ends), arraySum(b -> toFloat64(b) * b * b - b, c)
+FROM (SELECT arraySort(groupArray(numerator)) AS vs,
+             arrayCumSum(arraySort((t, v) -> v, groupArray(treatment = 1), groupArray(numerator))) AS cum1,
+             countIf(treatment = 0) AS n0, countIf(treatment = 1) AS n1
+      FROM file('{path}', Parquet))''', 'JSONCompact').data())['data']
+result = [mann_whitney(*rows[0])]
+""",
+    },
+    # Two-sample Kolmogorov-Smirnov D = max |F1 − F0| over the values, p from scipy's asymptotic
+    # law (kstwo at round(n0·n1/(n0 + n1))). DuckDB: running counts over the column sorted once
+    # (the default RANGE frame ends after the current value's ties, so F is evaluated after each
+    # tie group; `count(*) FILTER (...) OVER w` instead of sum(flag) runs for ages in DuckDB 2.0).
+    # ClickHouse: its built-in kolmogorovSmirnovTest, which a ClickHouse user would call (~4× faster
+    # than sorting in SQL). Its D is a running sum of ±1/n (≈1e-10 relative off at 10M rows) and it
+    # treats values closer than 1e-7 as ties; its own asymptotic p differs from scipy's, so p is
+    # recomputed here.
+    'Kolmogorov-Smirnov': {
+        'fastcausal': "SELECT ks_2samp(y, treatment) AS r FROM '{path}'",
+        'fields': ['d', 'p_value'],
+        'duckdb': """
+rows = duckdb.sql('''
+SELECT max(abs(k1 / n1 - (k - k1) / n0)), any_value(n0), any_value(n1)
+FROM (SELECT sum((treatment = 1)::INTEGER) OVER w AS k1, count(*) OVER w AS k FROM read_parquet('{path}') WINDOW w AS (ORDER BY y)),
+     (SELECT count(*) FILTER (WHERE treatment = 0) AS n0, count(*) FILTER (WHERE treatment = 1) AS n1 FROM read_parquet('{path}'))''').fetchall()
+result = [ks(*rows[0])]
+""",
+        'chdb': """
+rows = json.loads(chdb.query("SELECT kolmogorovSmirnovTest('two-sided', 'asymp')(y, treatment).1, countIf(treatment = 0), countIf(treatment = 1) FROM file('{path}', Parquet)", 'JSONCompact').data())['data']
+result = [ks(*rows[0])]
+""",
+    },
 }
 
 PEER_PRELUDE = {
-    'duckdb': 'import duckdb',
+    'duckdb': "import duckdb\nduckdb.execute('SET enable_progress_bar = false')",
     'chdb': 'import chdb',
 }
 
+# Python the peers finish with (defined before the clock starts, like the imports).
 DELTA = """
 def delta(n, mx, my, vxx, vyy, vxy):
     gx, gy = 1 / my, -mx / my ** 2
     return ((gx * gx * vxx + 2 * gx * gy * vxy + gy * gy * vyy) / n) ** 0.5
 """
+
+# Helpers that need numpy and scipy; imported (before the clock) only by tasks that use them.
+FINISH = """
+import math
+import numpy as np
+from scipy import stats
+
+CUPED_COLUMNS = %r
+
+
+def welch(n0, n1, mean0, mean1, v0, v1):
+    # The t-test fields from per-arm n, means and variances of the means (Welch df, Student t).
+    est = mean1 - mean0
+    se = math.sqrt(v0 + v1)
+    t = est / se
+    df = (v0 + v1) ** 2 / (v0 ** 2 / (n0 - 1) + v1 ** 2 / (n1 - 1))
+    return [float(n0), float(n1), mean0, mean1, est, se, t, df, float(2 * stats.t.sf(abs(t), df))]
+
+
+def ratio_var(n, mx, my, vxx, vyy, vxy):
+    # Delta method: Var(mean x / mean y) = grad' Cov grad / n.
+    gx, gy = 1 / my, -mx / my ** 2
+    return (gx * gx * vxx + 2 * gx * gy * vxy + gy * gy * vyy) / n
+
+
+def ratio_ttest(arm0, arm1):
+    # arm = (n, mean num, mean den, var num, var den, cov num den), control first.
+    a0, a1 = [[float(v) for v in a] for a in (arm0, arm1)]
+    return welch(a0[0], a1[0], a0[1] / a0[2], a1[1] / a1[2], ratio_var(*a0), ratio_var(*a1))
+
+
+def arm_pairs(rows):
+    # (group, control arm moments, treatment arm moments) from rows (group, moments...) sorted by
+    # group, then arm.
+    assert len(rows) %% 2 == 0 and all(rows[i][0] == rows[i + 1][0] for i in range(0, len(rows), 2))
+    return [(rows[i][0], rows[i][1:], rows[i + 1][1:]) for i in range(0, len(rows), 2)]
+
+
+def upper_pairs(cols):
+    cols = list(cols)
+    return [(a, b) for i, a in enumerate(cols) for b in cols[i:]]
+
+
+RATIO_PAIRS = [(0, 0), (1, 1), (0, 1)]   # num·num, den·den, num·den: the order ratio_ttest takes
+
+
+def from_sums(row, k, pairs):
+    # [n, k sums, sums of products of the column pairs] -> [n, k means, their sample covariances].
+    n = float(row[0])
+    s = [float(v) for v in row[1:1 + k]]
+    covs = [(float(q) - s[i] * s[j] / n) / (n - 1) for q, (i, j) in zip(row[1 + k:], pairs)]
+    return [n] + [v / n for v in s] + covs
+
+
+def arm_moments(row, k):
+    # (n, means, covariance) from [n, k means, the k(k+1)/2 covariances of upper_pairs].
+    row = [float(v) for v in row]
+    cov = np.zeros((k, k))
+    cov[np.triu_indices(k)] = row[1 + k:]
+    cov = cov + np.triu(cov, 1).T
+    return row[0], np.array(row[1:1 + k]), cov
+
+
+def cuped_ratio_ttest(arm0, arm1):
+    # Metric g = avg(numerator)/avg(denominator); covariates h1 = avg(numerator_pre)/avg(denominator_pre),
+    # h2 = avg(x1) (column order CUPED_COLUMNS). theta from the pooled sample, whose means and
+    # covariance are merged from the arms' (Chan et al.); means adjusted by theta·(h_arm − h_pooled).
+    (na, ma, ca), (nb, mb, cb) = arm0, arm1
+    n = na + nb
+    mp = (na * ma + nb * mb) / n
+    d = mb - ma
+    cp = ((na - 1) * ca + (nb - 1) * cb + np.outer(d, d) * na * nb / n) / (n - 1)
+
+    def value(m):
+        return m[0] / m[1], np.array([m[2] / m[3], m[4]])
+
+    def grads(m):
+        g = np.array([1 / m[1], -m[0] / m[1] ** 2, 0, 0, 0])
+        h = np.array([[0, 0, 1 / m[3], -m[2] / m[3] ** 2, 0], [0, 0, 0, 0, 1.0]])
+        return g, h
+
+    gp, hp = grads(mp)
+    theta = np.linalg.solve(hp @ cp @ hp.T, hp @ cp @ gp)
+    h_pooled = value(mp)[1]
+    means, variances = [], []
+    for n_a, m_a, c_a in (arm0, arm1):
+        g_a, h_a = value(m_a)
+        dg, dh = grads(m_a)
+        means.append(float(g_a - theta @ (h_a - h_pooled)))
+        v = dg @ c_a @ dg - 2 * theta @ (dh @ c_a @ dg) + theta @ (dh @ c_a @ dh.T) @ theta
+        variances.append(float(v / n_a))
+    return welch(na, nb, means[0], means[1], variances[0], variances[1])
+
+
+def srm(counts):
+    chi2, p = stats.chisquare([float(c) for c in counts])
+    return [float(chi2), float(p)]
+
+
+def mann_whitney(n0, n1, rank_sum1_x2, ties):
+    # scipy.stats.mannwhitneyu(treatment, control), asymptotic, two-sided, continuity-corrected:
+    # U1 = R1 − n1(n1+1)/2 (R1 = rank sum of the treatment rows, given doubled, exact integer),
+    # z = (max(U0, U1) − n0·n1/2 − 1/2) / s, s² = n0·n1/12·((N + 1) − Σ(t³ − t)/(N(N − 1))).
+    n0, n1 = int(n0), int(n1)
+    n = n0 + n1
+    u1 = (int(rank_sum1_x2) - n1 * (n1 + 1)) / 2
+    u0 = n0 * n1 - u1
+    s = math.sqrt(n0 * n1 / 12 * ((n + 1) - float(ties) / (n * (n - 1))))
+    z = (max(u0, u1) - n0 * n1 / 2 - 0.5) / s
+    return [float(u0), float(u1), z, min(1.0, float(2 * stats.norm.sf(z)))]
+
+
+def ks(d, n0, n1):
+    # scipy.stats.ks_2samp two-sided, asymptotic: p = kstwo.sf(D, round(n0·n1/(n0 + n1))).
+    d, n0, n1 = float(d), float(n0), float(n1)
+    return [d, float(np.clip(stats.kstwo.sf(d, np.round(n0 * n1 / (n0 + n1))), 0, 1))]
+""" % (CUPED_COLUMNS,)
 
 
 def run_process(cmd):
@@ -93,31 +346,66 @@ def timed(cmd):
     return out, wall, peak_kb / 1024, '\n'.join(rest)
 
 
-def run_fastcausal(sql):
+def value(v):
+    """A compared value: numbers (and numeric strings) as floats, NULL as NaN, other strings as is."""
+    if v is None:
+        return float('nan')
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return float(v)
+
+
+def run_fastcausal(sql, fields):
+    """Runs the CLI; returns each row's `fields` (flattened output columns), in that order."""
     out, wall, peak, _ = timed([BIN, 'sql', sql, '--format', 'json'])
     rows = json.loads(out)
-    return [[float(v) for v in r.values()] for r in rows], wall, peak
+    # The JSON writer leaves out NULL values, so a column is missing only if absent from every row.
+    present = set().union(*(r.keys() for r in rows)) if rows else set()
+    missing = [f for f in fields if f not in present]
+    if rows and missing:
+        raise RuntimeError(f'fastcausal output has no column(s) {missing}; it has {sorted(present)}')
+    return [[value(r.get(f)) for f in fields] for r in rows], wall, peak
+
+
+FINISH_NAMES = re.findall(r'^(?:def )?(\w+)(?:\(| = )', FINISH, re.M)
+
+
+def peer_program(peer, snippet):
+    """The Python program a peer runs: imports and helpers, then the timed snippet."""
+    needs_finish = re.search(r'\b(%s)\b' % '|'.join(FINISH_NAMES), snippet) is not None
+    return '\n'.join([
+        'import json, sys, time',
+        PEER_PRELUDE[peer],
+        DELTA.strip(),
+        FINISH.strip() if needs_finish else '',
+        't0 = time.perf_counter()',
+        snippet.strip(),
+        'elapsed = time.perf_counter() - t0',
+        "print(json.dumps({'result': result, 'seconds': elapsed}))",
+        '',
+    ])
 
 
 def run_peer(peer, snippet):
-    program = textwrap.dedent(f"""
-        import json, sys, time
-        {PEER_PRELUDE[peer]}
-        {DELTA.strip().replace(chr(10), chr(10) + '        ')}
-        t0 = time.perf_counter()
-        {textwrap.indent(snippet.strip(), '        ').strip()}
-        elapsed = time.perf_counter() - t0
-        print(json.dumps({{'result': result, 'seconds': elapsed}}))
-    """)
-    out, _wall, peak, _ = timed([sys.executable, '-c', program])
+    out, _wall, peak, _ = timed([sys.executable, '-c', peer_program(peer, snippet)])
     doc = json.loads(out.strip().splitlines()[-1])
-    return doc['result'], doc['seconds'], peak
+    return [[value(v) for v in r] for r in doc['result']], doc['seconds'], peak
+
+
+def same(u, v, rel):
+    if isinstance(u, str) or isinstance(v, str):
+        return u == v
+    if math.isnan(u) or math.isnan(v):
+        return math.isnan(u) and math.isnan(v)
+    return abs(u - v) <= rel * max(abs(u), abs(v), 1e-300)
 
 
 def close(a, b, rel=1e-9):
     return len(a) == len(b) and all(
-        len(x) == len(y) and all(abs(u - v) <= rel * max(abs(u), abs(v), 1e-300) for u, v in zip(x, y))
-        for x, y in zip(a, b))
+        len(x) == len(y) and all(same(u, v, rel) for u, v in zip(x, y)) for x, y in zip(a, b))
 
 
 def ensure_data(rows):
@@ -158,15 +446,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rows', type=int, nargs='*', default=[1_000_000, 10_000_000])
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--tasks', nargs='*', default=list(TASKS))
+    ap.add_argument('--tasks', nargs='*', default=list(TASKS), choices=list(TASKS), metavar='TASK',
+                    help='tasks to run (default: all): ' + ', '.join(repr(t) for t in TASKS))
+    ap.add_argument('--peers', nargs='*', default=list(PEER_PRELUDE), choices=list(PEER_PRELUDE),
+                    help='peers to run (default: all installed)')
     ap.add_argument('--no-build', action='store_true')
     args = ap.parse_args()
 
     if not args.no_build:
         subprocess.run(['cargo', 'build', '--release', '-p', 'fastcausal-cli'], cwd=ROOT, check=True)
     ver = versions()
-    peers = [p for p in PEER_PRELUDE if ver.get(p)]
-    missing = [p for p in PEER_PRELUDE if not ver.get(p)]
+    peers = [p for p in args.peers if ver.get(p)]
+    missing = [p for p in args.peers if not ver.get(p)]
     if missing:
         print(f'warning: not installed, skipped: {missing} (pip install duckdb chdb)', file=sys.stderr)
 
@@ -182,7 +473,7 @@ def main():
                 times, peaks = [], []
                 for _ in range(args.runs):
                     if engine == 'fastcausal':
-                        res, secs, peak = run_fastcausal(sql)
+                        res, secs, peak = run_fastcausal(sql, spec['fields'])
                     else:
                         res, secs, peak = run_peer(engine, spec[engine].format(path=path))
                     times.append(secs)
@@ -209,7 +500,9 @@ def main():
 
 def write_markdown(results, peers, ver, args):
     cmd = 'python3 benchmarks/run.py' + ('' if args.rows == [1_000_000, 10_000_000] else ' --rows ' + ' '.join(map(str, args.rows))) \
-        + ('' if args.runs == 5 else f' --runs {args.runs}')
+        + ('' if args.runs == 5 else f' --runs {args.runs}') \
+        + ('' if args.tasks == list(TASKS) else ' --tasks ' + ' '.join(repr(t) for t in args.tasks)) \
+        + ('' if args.peers == list(PEER_PRELUDE) else ' --peers ' + ' '.join(args.peers))
     lines = [
         '# Benchmarks', '',
         'Generated by `benchmarks/run.py`; do not edit by hand.', '',
@@ -219,8 +512,9 @@ def write_markdown(results, peers, ver, args):
         f'- Date: {time.strftime("%Y-%m-%d")}',
         f'- Method: median of {args.runs} fresh processes per engine; fastcausal timed as the whole '
         '`fastcausal sql` process on the Parquet file, peers from after `import` to the finished '
-        'statistic (moments in SQL, finished in Python). Peak memory is the process maximum RSS. '
-        'Results are checked to agree with fastcausal to 1e-9 relative.', '',
+        'statistic (moments, counts or ranks in SQL, finished in Python with scipy). Peak memory is '
+        'the process maximum RSS (for the peers including numpy and scipy where a task finishes with '
+        'them). Results are checked to agree with fastcausal to 1e-9 relative.', '',
     ]
     header = '| task | rows | fastcausal | ' + ' | '.join(peers) + ' | ratio to fastest peer | peak MiB (fastcausal / ' + ' / '.join(peers) + ') |'
     lines += [header, '|' + '---|' * (header.count('|') - 1)]

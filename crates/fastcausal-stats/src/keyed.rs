@@ -184,6 +184,16 @@ impl<S: RowState> Keyed<S> {
         }
     }
 
+    /// Merges `other` entry by entry, moving its states where the key is new to `self`.
+    pub fn merge_owned(&mut self, other: Keyed<S>) {
+        for (key, state) in other.entries {
+            match self.entries.binary_search_by(|(k, _)| k.as_slice().cmp(key.as_slice())) {
+                Ok(i) => self.entries[i].1.merge(&state),
+                Err(i) => self.entries.insert(i, (key, state)),
+            }
+        }
+    }
+
     /// Rows over all keys.
     pub fn rows(&self) -> u64 {
         self.entries.iter().map(|(_, s)| s.rows()).sum()
@@ -220,8 +230,8 @@ impl<S: StateCodec> StateCodec for Keyed<S> {
         let mut w = Writer(out);
         w.header(TAG, VERSION);
         w.u64(self.entries.len() as u64);
-        let mut inner = Vec::new();
         for (key, state) in &self.entries {
+            let mut w = Writer(out);
             w.u64(key.len() as u64);
             for v in key {
                 match v {
@@ -235,9 +245,13 @@ impl<S: StateCodec> StateCodec for Keyed<S> {
                     }
                 }
             }
-            inner.clear();
-            state.encode(&mut inner);
-            w.bytes(&inner);
+            // The state's length, patched in after it is written in place (no copy of large
+            // states such as kept values).
+            let at = out.len();
+            out.extend_from_slice(&0u64.to_le_bytes());
+            state.encode(out);
+            let len = (out.len() - at - 8) as u64;
+            out[at..at + 8].copy_from_slice(&len.to_le_bytes());
         }
     }
 

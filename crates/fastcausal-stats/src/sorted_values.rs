@@ -235,7 +235,9 @@ impl RowState for SortedValues {
         self.values.len() as u64
     }
     fn seal(&mut self) {
-        // Partial states travel as sorted runs, so merging them is a linear two-way merge.
+        // Partial states travel as sorted runs, so merging them is a linear two-way merge;
+        // the spare capacity of appending is given back first.
+        self.values.shrink_to_fit();
         self.sort();
     }
     fn heap_size(&self) -> usize {

@@ -30,8 +30,8 @@ fn pairs(value: &Value) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Compares one function over its reference pairs; returns the number of values checked and the
-/// largest relative error, and appends failures to `failures`.
+/// The comparison of one function with its reference values: how many were checked, the largest
+/// relative error, and a line for each value outside the tolerance.
 #[derive(Default)]
 struct Check {
     count: usize,

@@ -391,13 +391,15 @@ fn decode_states<S: StateCodec>(label: &str, states: &[ArrayRef]) -> Result<Vec<
         .collect()
 }
 
-fn encode_states<S: RowState>(states: &mut [Keyed<S>]) -> ArrayRef {
+/// Encodes (and frees) states one by one, so large states are not held twice.
+fn encode_states<S: RowState>(states: Vec<Keyed<S>>) -> ArrayRef {
     let mut b = BinaryBuilder::with_capacity(states.len(), states.len() * 64);
     let mut buf = Vec::new();
-    for s in states {
+    for mut s in states {
         s.seal();
         buf.clear();
         s.encode(&mut buf);
+        drop(s);
         b.append_value(&buf);
     }
     Arc::new(b.finish())
@@ -431,13 +433,15 @@ impl<F: StateFunction> Accumulator for StateAccumulator<F> {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let array = encode_states(&mut self.cell);
-        Ok(vec![ScalarValue::try_from_array(&array, 0)?])
+        // DataFusion's contract: `state` consumes the intermediate state.
+        let mut cell = std::mem::take(&mut self.cell[0]);
+        cell.seal();
+        Ok(vec![ScalarValue::Binary(Some(cell.to_bytes()))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         for s in decode_states::<F::State>(self.function.label(), states)?.into_iter().flatten() {
-            self.cell[0].merge(&s);
+            self.cell[0].merge_owned(s);
         }
         Ok(())
     }
@@ -485,16 +489,15 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let mut cells = emit_to.take_needed(&mut self.cells);
-        Ok(vec![encode_states(&mut cells)])
+        Ok(vec![encode_states(emit_to.take_needed(&mut self.cells))])
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
         self.ensure_groups(total_num_groups);
         let decoded = decode_states::<F::State>(self.function.label(), values)?;
-        for (s, &g) in decoded.iter().zip(group_indices) {
+        for (s, &g) in decoded.into_iter().zip(group_indices) {
             if let Some(s) = s {
-                self.cells[g].merge(s);
+                self.cells[g].merge_owned(s);
             }
         }
         Ok(())
