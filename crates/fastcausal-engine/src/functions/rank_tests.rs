@@ -10,8 +10,9 @@
 //! merged as sorted runs. Finishing walks the two sorted arms once. p-values follow scipy's
 //! `method='auto'` exactly (exact distributions for small samples, the tie-corrected normal
 //! approximation or the Kolmogorov distribution otherwise); see
-//! [`fastcausal_stats::rank_tests`]. `treatment` is scipy's first sample, so `'greater'` means
-//! treatment tends to be larger.
+//! [`fastcausal_stats::rank_tests`]. `treatment` is scipy's first sample: for Mann–Whitney
+//! `'greater'` means treatment tends to be larger; for KS, as in scipy, it means the treatment's
+//! CDF lies above the control's (treatment tends to be smaller).
 //!
 //! Fields: `mann_whitney_utest` → `control_arm, treatment_arm, n0, n1, u0, u1, z, p_value,
 //! method`; `ks_2samp` → `control_arm, treatment_arm, n0, n1, d, location, sign, p_value,
