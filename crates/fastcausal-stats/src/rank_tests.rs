@@ -151,30 +151,51 @@ fn run_length(values: &[f64], start: usize, v: f64) -> usize {
     values[start..].iter().take_while(|&&x| x == v).count()
 }
 
-fn rank_sums(control: &[f64], treatment: &[f64]) -> RankSums {
+/// One distinct value of the pooled sample in a merge walk over two sorted samples.
+struct Run {
+    value: f64,
+    /// Control values below `value`.
+    below0: usize,
+    /// Treatment values below `value`.
+    below1: usize,
+    /// Control and treatment values equal to `value`.
+    count0: usize,
+    count1: usize,
+}
+
+/// The distinct values of two sorted samples in ascending order, each with its counts: the one
+/// walk both rank tests are built on (no allocation).
+fn runs<'a>(control: &'a [f64], treatment: &'a [f64]) -> impl Iterator<Item = Run> + 'a {
     let (mut i, mut j) = (0usize, 0usize);
-    let mut twice_u1: u128 = 0;
-    let mut tie_term: u128 = 0;
-    let mut ties = false;
-    while i < control.len() || j < treatment.len() {
-        let v = match (control.get(i), treatment.get(j)) {
+    std::iter::from_fn(move || {
+        let value = match (control.get(i), treatment.get(j)) {
             (Some(&a), Some(&b)) => a.min(b),
             (Some(&a), None) => a,
             (None, Some(&b)) => b,
-            (None, None) => break,
+            (None, None) => return None,
         };
-        let c0 = if i < control.len() && control[i] == v { run_length(control, i, v) } else { 0 };
-        let c1 = if j < treatment.len() && treatment[j] == v { run_length(treatment, j, v) } else { 0 };
-        // Each of the c1 treatment values beats the i control values below and ties with c0.
-        twice_u1 += c1 as u128 * (2 * i as u128 + c0 as u128);
-        let t = (c0 + c1) as u128;
+        let count0 = if i < control.len() && control[i] == value { run_length(control, i, value) } else { 0 };
+        let count1 = if j < treatment.len() && treatment[j] == value { run_length(treatment, j, value) } else { 0 };
+        let run = Run { value, below0: i, below1: j, count0, count1 };
+        i += count0;
+        j += count1;
+        Some(run)
+    })
+}
+
+fn rank_sums(control: &[f64], treatment: &[f64]) -> RankSums {
+    let mut twice_u1: u128 = 0;
+    let mut tie_term: u128 = 0;
+    let mut ties = false;
+    for r in runs(control, treatment) {
+        // Each of the count1 treatment values beats the below0 control values and ties with count0.
+        twice_u1 += r.count1 as u128 * (2 * r.below0 as u128 + r.count0 as u128);
+        let t = (r.count0 + r.count1) as u128;
         if t > 1 {
             ties = true;
             // Saturating only beyond 7e12 values, far past any real sample.
             tie_term = tie_term.saturating_add(t.saturating_mul(t).saturating_mul(t) - t);
         }
-        i += c0;
-        j += c1;
     }
     RankSums { twice_u1, tie_term, ties }
 }
@@ -271,24 +292,14 @@ struct EcdfExtremes {
 fn ecdf_extremes(control: &[f64], treatment: &[f64]) -> EcdfExtremes {
     let n0 = control.len() as f64;
     let n1 = treatment.len() as f64;
-    let (mut i, mut j) = (0usize, 0usize);
     // Best over values present in the treatment sample (which comes first in scipy's
     // concatenation) and over those present in the control sample.
     let (mut max_t, mut max_t_at, mut max_c, mut max_c_at) = (f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, 0.0);
     let (mut min_t, mut min_t_at, mut min_c, mut min_c_at) = (f64::INFINITY, 0.0, f64::INFINITY, 0.0);
-    while i < control.len() || j < treatment.len() {
-        let v = match (control.get(i), treatment.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) => a,
-            (None, Some(&b)) => b,
-            (None, None) => break,
-        };
-        let c0 = if i < control.len() && control[i] == v { run_length(control, i, v) } else { 0 };
-        let c1 = if j < treatment.len() && treatment[j] == v { run_length(treatment, j, v) } else { 0 };
-        i += c0;
-        j += c1;
-        let diff = j as f64 / n1 - i as f64 / n0;
-        if c1 > 0 {
+    for r in runs(control, treatment) {
+        let v = r.value;
+        let diff = (r.below1 + r.count1) as f64 / n1 - (r.below0 + r.count0) as f64 / n0;
+        if r.count1 > 0 {
             if diff > max_t {
                 (max_t, max_t_at) = (diff, v);
             }
@@ -296,7 +307,7 @@ fn ecdf_extremes(control: &[f64], treatment: &[f64]) -> EcdfExtremes {
                 (min_t, min_t_at) = (diff, v);
             }
         }
-        if c0 > 0 {
+        if r.count0 > 0 {
             if diff > max_c {
                 (max_c, max_c_at) = (diff, v);
             }
