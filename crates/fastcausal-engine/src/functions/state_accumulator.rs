@@ -133,32 +133,46 @@ impl<'a> ColumnCodes<'a> {
 
     /// Small integer keys (the usual 0/1 arm) take a direct table; others a hash map.
     fn numbers(xs: &'a [f64]) -> Self {
+        let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if hi - lo < 4096.0
+            && let Some(codes) = Self::small_integers(xs, lo, (hi - lo) as usize + 1)
+        {
+            return codes;
+        }
         let mut codes = Vec::with_capacity(xs.len());
         let mut distinct = Vec::new();
-        let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let integral = xs.iter().fold(true, |ok, &x| ok & (x.fract() == 0.0));
-        if integral && hi - lo < 4096.0 {
-            let mut slot = vec![u32::MAX; (hi - lo) as usize + 1];
-            for &x in xs {
-                let s = &mut slot[(x - lo) as usize];
-                if *s == u32::MAX {
-                    *s = distinct.len() as u32;
-                    distinct.push(KeyRef::Number(x));
-                }
-                codes.push(*s);
-            }
-        } else {
-            let mut seen: HashMap<u64, u32> = HashMap::new();
-            for &x in xs {
-                let x = if x == 0.0 { 0.0 } else { x };
-                let code = *seen.entry(x.to_bits()).or_insert_with(|| {
-                    distinct.push(KeyRef::Number(x));
-                    distinct.len() as u32 - 1
-                });
-                codes.push(code);
-            }
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        for &x in xs {
+            let x = if x == 0.0 { 0.0 } else { x };
+            let code = *seen.entry(x.to_bits()).or_insert_with(|| {
+                distinct.push(KeyRef::Number(x));
+                distinct.len() as u32 - 1
+            });
+            codes.push(code);
         }
         ColumnCodes { codes, distinct }
+    }
+
+    /// Codes through a table indexed by `x − lo`, or `None` if some value is not an integer
+    /// offset from `lo` (then the hash map is used).
+    fn small_integers(xs: &'a [f64], lo: f64, span: usize) -> Option<Self> {
+        let mut codes = Vec::with_capacity(xs.len());
+        let mut distinct = Vec::new();
+        let mut slot = vec![u32::MAX; span];
+        for &x in xs {
+            let offset = x - lo;
+            let k = offset as usize;
+            if k as f64 != offset {
+                return None;
+            }
+            let s = &mut slot[k];
+            if *s == u32::MAX {
+                *s = distinct.len() as u32;
+                distinct.push(KeyRef::Number(if x == 0.0 { 0.0 } else { x }));
+            }
+            codes.push(*s);
+        }
+        Some(ColumnCodes { codes, distinct })
     }
 
     fn texts<A: ArrayAccessor<Item = &'a str>>(array: A) -> Self {
