@@ -1,6 +1,5 @@
-//! scipy's `special.binom` for non-negative integer arguments and `special.ndtr`, reproduced
-//! operation by operation (the Cephes Gamma, reciprocal Gamma, log-Gamma, Beta and error
-//! functions they rest on).
+//! scipy's `special.binom` for non-negative integer arguments, reproduced operation by operation
+//! (the Cephes Gamma, reciprocal Gamma, log-Gamma and Beta functions it rests on).
 //!
 //! The exact one-sided two-sample KS p-value (Hodges' path count) is a sum of products of
 //! binomial coefficients with cancellation; scipy evaluates it in doubles with `special.binom`,
@@ -9,9 +8,7 @@
 //! computing the same doubles, so this is a faithful port (same polynomials, same order of
 //! operations, the platform `exp`/`log`/`pow`), restricted to the arguments the test uses.
 //!
-//! The normal tail comes from Cephes too: statrs 0.19's `erf`/`erfc` are only accurate to about
-//! 1e-10 relative (e.g. erfc(0.5) is off by 1e-10), far from scipy's last-bit agreement, while
-//! Cephes' rational approximations give scipy's `ndtr` bit for bit.
+//! The normal tail of the asymptotic p-values is [`crate::distributions::normal_sf`].
 
 // The published coefficients are kept digit for digit.
 #![allow(clippy::excessive_precision)]
@@ -91,58 +88,6 @@ const RGAMMA_R: [f64; 16] = [
     -6.41925436109158228810E-2,
     -4.98558728684003594785E-3,
     1.27546015610523951063E-1,
-];
-
-const NDTR_P: [f64; 9] = [
-    2.46196981473530512524E-10,
-    5.64189564831068821977E-1,
-    7.46321056442269912687E0,
-    4.86371970985681366614E1,
-    1.96520832956077098242E2,
-    5.26445194995477358631E2,
-    9.34528527171957607540E2,
-    1.02755188689515710272E3,
-    5.57535335369399327526E2,
-];
-const NDTR_Q: [f64; 8] = [
-    1.32281951154744992508E1,
-    8.67072140885989742329E1,
-    3.54937778887819891062E2,
-    9.75708501743205489753E2,
-    1.82390916687909736289E3,
-    2.24633760818710981792E3,
-    1.65666309194161350182E3,
-    5.57535340817727675546E2,
-];
-const NDTR_R: [f64; 6] = [
-    5.64189583547755073984E-1,
-    1.27536670759978104416E0,
-    5.01905042251180477414E0,
-    6.16021097993053585195E0,
-    7.40974269950448939160E0,
-    2.97886665372100240670E0,
-];
-const NDTR_S: [f64; 6] = [
-    2.26052863220117276590E0,
-    9.39603524938001434673E0,
-    1.20489539808096656605E1,
-    1.70814450747565897222E1,
-    9.60896809063285878198E0,
-    3.36907645100081516050E0,
-];
-const NDTR_T: [f64; 5] = [
-    9.60497373987051638749E0,
-    9.00260197203842689217E1,
-    2.23200534594684319226E3,
-    7.00332514112805075473E3,
-    5.55923013010394962768E4,
-];
-const NDTR_U: [f64; 5] = [
-    3.35617141647503099647E1,
-    5.21357949780152679795E2,
-    4.59432382970980127987E3,
-    2.26290000613890934246E4,
-    4.92673942608635921086E4,
 ];
 
 /// Horner: c[0] x^N + … + c[N].
@@ -346,64 +291,6 @@ fn beta(a: f64, b: f64) -> f64 {
     } else {
         let y = a * y;
         y * b
-    }
-}
-
-/// The complementary error function (Cephes `erfc`).
-fn erfc(a: f64) -> f64 {
-    if a.is_nan() {
-        return f64::NAN;
-    }
-    let x = a.abs();
-    if x < 1.0 {
-        return 1.0 - erf(a);
-    }
-    let z = -a * a;
-    if z < -MAXLOG {
-        return if a < 0.0 { 2.0 } else { 0.0 };
-    }
-    let z = z.exp();
-    let (p, q) = if x < 8.0 { (polevl(x, &NDTR_P), p1evl(x, &NDTR_Q)) } else { (polevl(x, &NDTR_R), p1evl(x, &NDTR_S)) };
-    let mut y = (z * p) / q;
-    if a < 0.0 {
-        y = 2.0 - y;
-    }
-    if y != 0.0 {
-        y
-    } else if a < 0.0 {
-        2.0
-    } else {
-        0.0
-    }
-}
-
-/// The error function (Cephes `erf`).
-fn erf(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x < 0.0 {
-        return -erf(-x);
-    }
-    if x.abs() > 1.0 {
-        return 1.0 - erfc(x);
-    }
-    let z = x * x;
-    x * polevl(z, &NDTR_T) / p1evl(z, &NDTR_U)
-}
-
-/// The standard normal CDF, scipy's `special.ndtr` (Cephes).
-pub(crate) fn ndtr(a: f64) -> f64 {
-    if a.is_nan() {
-        return f64::NAN;
-    }
-    let x = a * std::f64::consts::FRAC_1_SQRT_2;
-    let z = x.abs();
-    if z < 1.0 {
-        0.5 + 0.5 * erf(x)
-    } else {
-        let y = 0.5 * erfc(z);
-        if x > 0.0 { 1.0 - y } else { y }
     }
 }
 
