@@ -70,7 +70,7 @@ pub fn udafs() -> Vec<AggregateUDF> {
 }
 
 /// The options of one call, produced by the SQL rewrite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MeanTestSpec {
     /// The metric over `$1…$k`.
     pub metric: String,
@@ -168,24 +168,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         keys.push(arm);
         next = 2;
     }
-    let mut spec = MeanTestSpec {
-        metric: String::new(),
-        cuped: Vec::new(),
-        columns: Vec::new(),
-        keys: Vec::new(),
-        pse: false,
-        alternative: None,
-        alpha: None,
-        dist: None,
-        equal_var: matches!(kind, MeanTestKind::Student),
-        control: None,
-        mu: 0.0,
-        all_pairs: false,
-        power: None,
-        effect: None,
-        relative: false,
-        variances: None,
-    };
+    let mut spec = MeanTestSpec { equal_var: matches!(kind, MeanTestKind::Student), ..MeanTestSpec::default() };
     match kind {
         MeanTestKind::SampleSize => {
             let e = call.required(2, "the effect to detect", example)?;
