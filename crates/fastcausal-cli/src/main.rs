@@ -231,7 +231,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         Ok(path.display().to_string())
                     }
                     (None, Some(name)) => {
-                        fastcausal_engine::gen_data::generate_to_table(&warehouse, &name, replace, rows, seed, &bar, &cancel)?;
+                        fastcausal_engine::gen_data::generate_to_table(
+                            &warehouse, &name, replace, rows, seed, &bar, &cancel,
+                        )?;
                         Ok(format!("table '{name}'"))
                     }
                     (None, None) => unreachable!("clap requires --out or --table"),

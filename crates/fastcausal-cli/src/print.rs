@@ -98,7 +98,8 @@ impl Printer {
             }
             Some(path) => {
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure(format!("{}: {e}", dir.display())))?;
+                let mut tmp =
+                    tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure(format!("{}: {e}", dir.display())))?;
                 tmp.write_all(&bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
                 tmp.persist(path).map_err(|e| Failure(format!("{}: {}", path.display(), e.error)))?;
                 Ok(())
@@ -115,8 +116,11 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> String {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = 0;
     for batch in batches {
-        let formatters: Vec<_> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("displayable")).collect();
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("displayable"))
+            .collect();
         for i in 0..batch.num_rows() {
             rows += 1;
             let cells = batch.columns().iter().zip(&formatters).map(|(c, f)| {
@@ -242,7 +246,8 @@ pub async fn schema(engine: &Engine, name: &str) -> Result<(), Failure> {
 
 pub async fn describe(engine: &Engine, src: &str, printer: &Printer) -> Result<(), Failure> {
     let df = source(engine, src).await?;
-    let batch = fastcausal_engine::describe::describe(engine, df).await.map_err(|e| Failure(engine.error_message(&e)))?;
+    let batch =
+        fastcausal_engine::describe::describe(engine, df).await.map_err(|e| Failure(engine.error_message(&e)))?;
     printer.print(&batch.schema(), &[batch])
 }
 

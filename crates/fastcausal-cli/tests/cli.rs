@@ -17,7 +17,11 @@ fn fastcausal(dir: &Path, args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("the binary runs");
-    Run { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -68,7 +72,10 @@ fn import_query_schema_describe_drop() {
     let out = ok(dir.path(), &["sql", "SELECT sum(units * price) AS revenue FROM sales", "--format", "csv"]);
     assert_eq!(out, "revenue\n22.5\n");
 
-    let out = ok(dir.path(), &["sql", "SELECT region, sum(units) AS u FROM sales GROUP BY region ORDER BY region", "--format", "json"]);
+    let out = ok(
+        dir.path(),
+        &["sql", "SELECT region, sum(units) AS u FROM sales GROUP BY region ORDER BY region", "--format", "json"],
+    );
     assert_eq!(out.trim(), r#"[{"region":"north","u":8},{"region":"south","u":4}]"#);
 
     let out = ok(dir.path(), &["schema", "sales"]);
@@ -152,7 +159,15 @@ fn gen_data_to_file_is_deterministic_and_readable_by_path() {
     ok(dir.path(), &["gen-data", "--rows", "70000", "--seed", "3", "--out", "a.parquet"]);
     ok(dir.path(), &["gen-data", "--rows", "70000", "--seed", "3", "--out", "b.parquet"]);
     let q = |f: &str| {
-        ok(dir.path(), &["sql", &format!("SELECT count(*) AS n, sum(y) AS s, count(DISTINCT x_cat1) AS c FROM '{f}'"), "--format", "csv"])
+        ok(
+            dir.path(),
+            &[
+                "sql",
+                &format!("SELECT count(*) AS n, sum(y) AS s, count(DISTINCT x_cat1) AS c FROM '{f}'"),
+                "--format",
+                "csv",
+            ],
+        )
     };
     let a = q("a.parquet");
     assert_eq!(a, q("b.parquet"));

@@ -42,8 +42,7 @@ impl FastcausalSchema {
         let path = w.file_path(&entry);
         let path = std::path::absolute(&path).unwrap_or(path);
         let url = ListingTableUrl::parse(path.to_string_lossy())?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension("");
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
         let schema = options.infer_schema(&self.inference, &url).await?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
         Ok(Some(Arc::new(ListingTable::try_new(config)?)))

@@ -14,7 +14,9 @@ pub enum EngineError {
     UnknownTable { name: String, suggestion: String },
     #[error("table '{0}' already exists; use --replace to overwrite it, or drop it first")]
     TableExists(String),
-    #[error("'{name}' is not a valid table name: use lower-case letters, digits and _, starting with a letter or _ (e.g. '{suggestion}')")]
+    #[error(
+        "'{name}' is not a valid table name: use lower-case letters, digits and _, starting with a letter or _ (e.g. '{suggestion}')"
+    )]
     InvalidTableName { name: String, suggestion: String },
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
@@ -62,7 +64,9 @@ pub fn user_message(e: &DataFusionError) -> String {
         DataFusionError::Context(_, inner) => user_message(inner),
         DataFusionError::Shared(inner) => user_message(inner),
         DataFusionError::Diagnostic(_, inner) => user_message(inner),
-        DataFusionError::SchemaError(schema_error, _) if matches!(schema_error.as_ref(), SchemaError::FieldNotFound { .. }) => {
+        DataFusionError::SchemaError(schema_error, _)
+            if matches!(schema_error.as_ref(), SchemaError::FieldNotFound { .. }) =>
+        {
             let SchemaError::FieldNotFound { field, valid_fields } = schema_error.as_ref() else { unreachable!() };
             let names: Vec<String> = valid_fields.iter().map(|c| c.name.clone()).collect();
             let mut msg = format!("unknown column '{}'", field.name);

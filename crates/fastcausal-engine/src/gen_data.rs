@@ -47,8 +47,23 @@ pub const CHUNK_ROWS: usize = 1 << 16;
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 17] = [
-    "x1", "x2", "x3", "x4", "x5", "x_long_tail1", "x_long_tail2", "x_cat1", "treatment", "t_ob", "y", "y_ob",
-    "numerator_pre", "numerator", "denominator_pre", "denominator", "weight",
+    "x1",
+    "x2",
+    "x3",
+    "x4",
+    "x5",
+    "x_long_tail1",
+    "x_long_tail2",
+    "x_cat1",
+    "treatment",
+    "t_ob",
+    "y",
+    "y_ob",
+    "numerator_pre",
+    "numerator",
+    "denominator_pre",
+    "denominator",
+    "weight",
 ];
 
 /// The schema: `x_cat1` is text, `treatment` and `t_ob` integers, the rest doubles.
@@ -109,7 +124,8 @@ pub fn generate_chunk(seed: u64, chunk: u64, rows: usize) -> RecordBatch {
         let lin_t = x1 + 0.2 * x2 + 0.5 * x3 + 0.1 * normal(&mut rng, 1.0);
         let p = 1.0 / (1.0 + (-lin_t).exp());
         let tob = i64::from(rng.random::<f64>() < p);
-        let y_ob = 0.5 * x1 - 0.25 * x2 + 0.1 * x3 + 0.5 * tob as f64 + 0.1 * normal(&mut rng, 1.0) + normal(&mut rng, 1.0);
+        let y_ob =
+            0.5 * x1 - 0.25 * x2 + 0.1 * x3 + 0.5 * tob as f64 + 0.1 * normal(&mut rng, 1.0) + normal(&mut rng, 1.0);
         let row = [x1, x2, x3, x4, x5, lt1, lt2, y, y_ob, y_pre, y, denominator_pre, denominator, weight];
         for (column, v) in floats.iter_mut().zip(row) {
             column.push(v);
@@ -186,22 +202,38 @@ fn generated_writer_properties() -> WriterProperties {
     builder.build()
 }
 
-fn write_parquet(file: File, rows: u64, seed: u64, progress: &dyn Progress, cancel: &Cancel, path: &Path) -> EngineResult<()> {
+fn write_parquet(
+    file: File,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+    path: &Path,
+) -> EngineResult<()> {
     let mut writer = ArrowWriter::try_new(file, schema(), Some(generated_writer_properties()))
         .map_err(|e| EngineError::input(path, e.to_string()))?;
-    generate(rows, seed, progress, cancel, |batch| writer.write(&batch).map_err(|e| EngineError::input(path, e.to_string())))?;
+    generate(rows, seed, progress, cancel, |batch| {
+        writer.write(&batch).map_err(|e| EngineError::input(path, e.to_string()))
+    })?;
     writer.close().map_err(|e| EngineError::input(path, e.to_string()))?;
     Ok(())
 }
 
 /// Writes the data set to a Parquet file; the file appears whole or not at all.
-pub fn generate_to_file(path: &Path, rows: u64, seed: u64, progress: &dyn Progress, cancel: &Cancel) -> EngineResult<()> {
+pub fn generate_to_file(
+    path: &Path,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> EngineResult<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    let tmp = tempfile::Builder::new().prefix(".fastcausal-gen-").tempfile_in(dir).map_err(|e| EngineError::io(dir, e))?;
+    let tmp =
+        tempfile::Builder::new().prefix(".fastcausal-gen-").tempfile_in(dir).map_err(|e| EngineError::io(dir, e))?;
     let file = tmp.as_file().try_clone().map_err(|e| EngineError::io(tmp.path(), e))?;
     write_parquet(file, rows, seed, progress, cancel, path)?;
     tmp.persist(path).map_err(|e| EngineError::io(path, e.error))?;

@@ -83,7 +83,9 @@ pub async fn import(
     tokio::task::spawn_blocking(move || {
         let mut pending = warehouse.begin(&options.table, options.replace)?;
         let rows = match kind {
-            FileKind::Csv => import_csv(&path_buf, compression, &options.source, &mut pending, progress.as_ref(), &cancel)?,
+            FileKind::Csv => {
+                import_csv(&path_buf, compression, &options.source, &mut pending, progress.as_ref(), &cancel)?
+            }
             FileKind::Json => import_json(&path_buf, compression, &mut pending, progress.as_ref(), &cancel)?,
             FileKind::Parquet => import_parquet(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
             FileKind::Arrow => import_arrow(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
@@ -115,7 +117,12 @@ fn open(path: &Path) -> EngineResult<(File, u64)> {
 }
 
 /// A reader over the decompressed content, counting compressed bytes.
-fn reader<'a>(path: &Path, compression: FileCompressionType, progress: &'a dyn Progress, message: &str) -> EngineResult<Box<dyn BufRead + 'a>> {
+fn reader<'a>(
+    path: &Path,
+    compression: FileCompressionType,
+    progress: &'a dyn Progress,
+    message: &str,
+) -> EngineResult<Box<dyn BufRead + 'a>> {
     let (f, len) = open(path)?;
     progress.begin(message, Some(len), Unit::Bytes);
     let counted = Counting { inner: f, progress };
@@ -124,7 +131,10 @@ fn reader<'a>(path: &Path, compression: FileCompressionType, progress: &'a dyn P
     } else if compression == FileCompressionType::UNCOMPRESSED {
         Box::new(BufReader::with_capacity(1 << 20, counted))
     } else {
-        return Err(EngineError::input(path, "only gzip-compressed CSV/JSON can be imported; decompress the file first"));
+        return Err(EngineError::input(
+            path,
+            "only gzip-compressed CSV/JSON can be imported; decompress the file first",
+        ));
     })
 }
 
@@ -167,7 +177,9 @@ fn csv_error(path: &Path, schema: Option<&SchemaRef>, has_header: bool, e: Arrow
         let line = line + usize::from(has_header);
         return EngineError::input(
             path,
-            format!("line {line}, column '{name}': '{value}' is not a valid {ty} (the type was inferred from the other values)"),
+            format!(
+                "line {line}, column '{name}': '{value}' is not a valid {ty} (the type was inferred from the other values)"
+            ),
         );
     }
     if let Some(rest) = text.split("incorrect number of fields for line ").nth(1) {
@@ -236,9 +248,11 @@ fn import_json(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> EngineResult<u64> {
-    let fail = |e: ArrowError| json_syntax_error(path, compression).unwrap_or_else(|| EngineError::input(path, e.to_string()));
-    let (schema, _) = datafusion::arrow::json::reader::infer_json_schema(reader(path, compression, progress, "scanning")?, None)
-        .map_err(fail)?;
+    let fail =
+        |e: ArrowError| json_syntax_error(path, compression).unwrap_or_else(|| EngineError::input(path, e.to_string()));
+    let (schema, _) =
+        datafusion::arrow::json::reader::infer_json_schema(reader(path, compression, progress, "scanning")?, None)
+            .map_err(fail)?;
     progress.finish();
     if schema.fields().is_empty() {
         return Err(EngineError::input(path, "no JSON objects found"));
@@ -253,7 +267,12 @@ fn import_json(
     Ok(rows)
 }
 
-fn import_parquet(path: &Path, pending: &mut PendingTable, progress: &dyn Progress, cancel: &Cancel) -> EngineResult<u64> {
+fn import_parquet(
+    path: &Path,
+    pending: &mut PendingTable,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> EngineResult<u64> {
     let (f, _) = open(path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| EngineError::input(path, e.to_string()))?;
     let total = builder.metadata().file_metadata().num_rows() as u64;
@@ -270,7 +289,12 @@ fn import_parquet(path: &Path, pending: &mut PendingTable, progress: &dyn Progre
     Ok(rows)
 }
 
-fn import_arrow(path: &Path, pending: &mut PendingTable, progress: &dyn Progress, cancel: &Cancel) -> EngineResult<u64> {
+fn import_arrow(
+    path: &Path,
+    pending: &mut PendingTable,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> EngineResult<u64> {
     let (mut f, len) = open(path)?;
     let mut magic = [0u8; 6];
     let is_file_format = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
@@ -282,8 +306,11 @@ fn import_arrow(path: &Path, pending: &mut PendingTable, progress: &dyn Progress
         let schema = r.schema();
         write_all(pending, schema, r.map(|b| b.map_err(|e| EngineError::input(path, e.to_string()))), cancel, path)?
     } else {
-        let r = datafusion::arrow::ipc::reader::StreamReader::try_new(Counting { inner: BufReader::new(f), progress }, None)
-            .map_err(|e| EngineError::input(path, e.to_string()))?;
+        let r = datafusion::arrow::ipc::reader::StreamReader::try_new(
+            Counting { inner: BufReader::new(f), progress },
+            None,
+        )
+        .map_err(|e| EngineError::input(path, e.to_string()))?;
         let schema = r.schema();
         write_all(pending, schema, r.map(|b| b.map_err(|e| EngineError::input(path, e.to_string()))), cancel, path)?
     };

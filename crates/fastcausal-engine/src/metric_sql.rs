@@ -207,7 +207,12 @@ impl Call {
             && let Some(e) = self.positional.get_mut(p).and_then(Option::take)
         {
             if found.is_some() {
-                return Err(plan_error(format!("{}: {} is given both by position and by name{}", self.name, names[0], at(&e))));
+                return Err(plan_error(format!(
+                    "{}: {} is given both by position and by name{}",
+                    self.name,
+                    names[0],
+                    at(&e)
+                )));
             }
             found = Some(e);
         }
@@ -259,7 +264,9 @@ pub(crate) fn number_option(function: &str, option: &str, e: &Expr) -> Result<f6
             Value::Number(n, _) => n.parse().map_err(|_| bad()),
             _ => Err(bad()),
         },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => Ok(-number_option(function, option, expr).map_err(|_| bad())?),
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => {
+            Ok(-number_option(function, option, expr).map_err(|_| bad())?)
+        }
         Expr::Nested(inner) => number_option(function, option, inner).map_err(|_| bad()),
         _ => Err(bad()),
     }
@@ -304,7 +311,10 @@ pub(crate) fn number_list_option(function: &str, option: &str, e: &Expr) -> Resu
 pub(crate) fn metric_argument(function: &str, parsed: &mut ParsedMetric, e: &Expr) -> Result<MetricExpr> {
     let metric = parsed.metric(function, e)?;
     if metric.arity() == 0 {
-        return Err(plan_error(format!("{function}: the metric `{e}`{} has no avg(...) term, so it has no variance", at(e))));
+        return Err(plan_error(format!(
+            "{function}: the metric `{e}`{} has no avg(...) term, so it has no variance",
+            at(e)
+        )));
     }
     Ok(metric)
 }
@@ -429,8 +439,12 @@ mod tests {
 
     #[test]
     fn repeated_terms_share_a_column_and_options_are_read() {
-        let out = rewrite("SELECT g, deltamethod(avg(x*2)/avg(y) - avg(x*2), std => false) AS v FROM t GROUP BY g").unwrap();
-        assert!(out.contains(r#"{"metric":"$1 / $2 - $1","columns":["x * 2","y"],"std":false}', x * 2, y) AS v"#), "{out}");
+        let out =
+            rewrite("SELECT g, deltamethod(avg(x*2)/avg(y) - avg(x*2), std => false) AS v FROM t GROUP BY g").unwrap();
+        assert!(
+            out.contains(r#"{"metric":"$1 / $2 - $1","columns":["x * 2","y"],"std":false}', x * 2, y) AS v"#),
+            "{out}"
+        );
         let out = rewrite("SELECT deltamethod(avg(x), false) FROM t").unwrap();
         assert!(out.contains(r#""std":false"#), "{out}");
     }

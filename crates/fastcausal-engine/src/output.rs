@@ -46,7 +46,8 @@ fn flat_fields(schema: &Schema) -> Vec<Field> {
         .filter(|f| !matches!(f.data_type(), DataType::Struct(_)))
         .map(|f| f.name().as_str())
         .collect();
-    let structs: Vec<&Field> = schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Struct(_))).map(|f| f.as_ref()).collect();
+    let structs: Vec<&Field> =
+        schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Struct(_))).map(|f| f.as_ref()).collect();
     let mut out = Vec::new();
     for f in schema.fields() {
         match f.data_type() {
@@ -110,7 +111,10 @@ mod tests {
     #[test]
     fn struct_fields_become_columns() {
         let s = StructArray::from(vec![
-            (Arc::new(Field::new("estimate", DataType::Float64, true)), Arc::new(Float64Array::from(vec![1.5])) as ArrayRef),
+            (
+                Arc::new(Field::new("estimate", DataType::Float64, true)),
+                Arc::new(Float64Array::from(vec![1.5])) as ArrayRef,
+            ),
             (Arc::new(Field::new("g", DataType::Float64, true)), Arc::new(Float64Array::from(vec![2.5])) as ArrayRef),
         ]);
         let batch = RecordBatch::try_from_iter(vec![

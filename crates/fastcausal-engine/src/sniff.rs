@@ -113,7 +113,8 @@ fn detect_header(lines: &[String], delimiter: u8) -> bool {
     }
     let mut numeric_columns = 0;
     for (j, head) in first.iter().enumerate() {
-        let values: Vec<&str> = rest.iter().filter_map(|r| r.get(j)).map(|s| s.as_str()).filter(|s| !s.trim().is_empty()).collect();
+        let values: Vec<&str> =
+            rest.iter().filter_map(|r| r.get(j)).map(|s| s.as_str()).filter(|s| !s.trim().is_empty()).collect();
         if values.is_empty() || !values.iter().all(|v| is_number(v)) {
             continue;
         }

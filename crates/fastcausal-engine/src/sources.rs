@@ -108,7 +108,12 @@ pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
         std::fs::read_dir(path)
             .map_err(|e| DataFusionError::Plan(format!("cannot read directory '{path}': {e}")))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && detect(n).is_some()))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.') && detect(n).is_some())
+            })
             .collect()
     } else if Path::new(path).is_file() {
         vec![PathBuf::from(path)]
@@ -150,8 +155,8 @@ pub fn csv_dialect(path: &Path, compression: FileCompressionType, options: &Sour
     let mut dialect = if options.csv_delimiter.is_some() && options.csv_has_header.is_some() {
         CsvDialect { delimiter: b',', has_header: true }
     } else {
-        let (bytes, complete) =
-            head(path, compression).map_err(|e| DataFusionError::Plan(format!("cannot read '{}': {e}", path.display())))?;
+        let (bytes, complete) = head(path, compression)
+            .map_err(|e| DataFusionError::Plan(format!("cannot read '{}': {e}", path.display())))?;
         let mut d = sniff_csv(&bytes, complete);
         if path.extension().is_some_and(|e| e == "tsv") && !bytes.contains(&b'\t') {
             d.delimiter = b'\t';
@@ -168,14 +173,15 @@ pub fn csv_dialect(path: &Path, compression: FileCompressionType, options: &Sour
 }
 
 /// A table over the files at `path` (file, glob or directory); `Ok(None)` if nothing matches.
-pub async fn table_for_path(session: &dyn Session, path: &str, options: &SourceOptions) -> Result<Option<Arc<dyn TableProvider>>> {
+pub async fn table_for_path(
+    session: &dyn Session,
+    path: &str,
+    options: &SourceOptions,
+) -> Result<Option<Arc<dyn TableProvider>>> {
     let files = expand(path)?;
     let Some(first) = files.first() else { return Ok(None) };
-    let name_for_format = if has_glob(path) || Path::new(path).is_dir() {
-        first.to_string_lossy().to_string()
-    } else {
-        path.to_string()
-    };
+    let name_for_format =
+        if has_glob(path) || Path::new(path).is_dir() { first.to_string_lossy().to_string() } else { path.to_string() };
     let Some(detected) = detect(&name_for_format) else {
         return plan_err!(
             "cannot tell the format of '{path}' from its name; use a .parquet, .csv, .tsv, .json/.ndjson or .arrow file, \
@@ -201,11 +207,14 @@ pub async fn table_for_path(session: &dyn Session, path: &str, options: &SourceO
     };
     // A single file is read whatever its extension; a glob or directory selects by extension.
     let extension = if has_glob(path) || Path::new(path).is_dir() { detected.extension.clone() } else { String::new() };
-    let listing = ListingOptions::new(format)
-        .with_file_extension(extension);
+    let listing = ListingOptions::new(format).with_file_extension(extension);
     let url = ListingTableUrl::parse(path)?;
     let schema = listing.infer_schema(session, &url).await.map_err(|e| {
-        DataFusionError::Plan(format!("cannot read {} '{path}': {}", detected.kind.name(), crate::error::user_message(&e)))
+        DataFusionError::Plan(format!(
+            "cannot read {} '{path}': {}",
+            detected.kind.name(),
+            crate::error::user_message(&e)
+        ))
     })?;
     let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
     Ok(Some(Arc::new(ListingTable::try_new(config)?)))
@@ -219,7 +228,10 @@ mod tests {
     fn formats_from_names() {
         assert_eq!(detect("a/b.parquet").unwrap().kind, FileKind::Parquet);
         let d = detect("x.CSV.gz").unwrap();
-        assert_eq!((d.kind, d.compression, d.extension.as_str()), (FileKind::Csv, FileCompressionType::GZIP, ".csv.gz"));
+        assert_eq!(
+            (d.kind, d.compression, d.extension.as_str()),
+            (FileKind::Csv, FileCompressionType::GZIP, ".csv.gz")
+        );
         assert_eq!(detect("events.jsonl").unwrap().kind, FileKind::Json);
         assert_eq!(detect("t.feather").unwrap().kind, FileKind::Arrow);
         assert!(detect("t.parquet.gz").is_none());

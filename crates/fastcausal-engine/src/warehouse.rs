@@ -121,7 +121,9 @@ impl Warehouse {
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| EngineError::Catalog { path: path.clone(), message: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CatalogFile { version: 1, tables: BTreeMap::new() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(CatalogFile { version: 1, tables: BTreeMap::new() })
+            }
             Err(e) => Err(EngineError::io(path, e)),
         }
     }
@@ -233,7 +235,12 @@ impl Warehouse {
     fn lock(&self) -> EngineResult<File> {
         fs::create_dir_all(&self.root).map_err(|e| EngineError::io(&self.root, e))?;
         let path = self.root.join(".lock");
-        let f = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| EngineError::io(&path, e))?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io(&path, e))?;
         f.lock().map_err(|e| EngineError::io(&path, e))?;
         Ok(f)
     }

@@ -49,7 +49,12 @@ fn engines() -> Vec<(&'static str, Engine)> {
 
 async fn column_f64(engine: &Engine, sql: &str) -> Vec<f64> {
     let batches = engine.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).collect().await.expect("runs");
-    batches.iter().flat_map(|b| b.column(0).as_primitive::<Float64Type>().iter().map(|v| v.expect("non-null")).collect::<Vec<_>>()).collect()
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0).as_primitive::<Float64Type>().iter().map(|v| v.expect("non-null")).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -60,10 +65,13 @@ async fn deltamethod_matches_numpy() {
     for (label, engine) in engines() {
         for arm in [0, 1] {
             let want = &dm[format!("ratio_numerator_denominator_arm{arm}")];
-            let sql = format!(
-                "SELECT deltamethod(avg(numerator) / avg(denominator)) FROM '{path}' WHERE treatment = {arm}"
+            let sql =
+                format!("SELECT deltamethod(avg(numerator) / avg(denominator)) FROM '{path}' WHERE treatment = {arm}");
+            assert_close(
+                &format!("{label} ratio std arm {arm}"),
+                column_f64(&engine, &sql).await[0],
+                want["std"].as_f64().unwrap(),
             );
-            assert_close(&format!("{label} ratio std arm {arm}"), column_f64(&engine, &sql).await[0], want["std"].as_f64().unwrap());
             let sql = format!("SELECT deltamethod(avg(x1), std => false) FROM '{path}' WHERE treatment = {arm}");
             let want = dm[format!("avg_x1_arm{arm}")]["variance"].as_f64().unwrap();
             assert_close(&format!("{label} avg(x1) variance arm {arm}"), column_f64(&engine, &sql).await[0], want);
@@ -95,8 +103,15 @@ async fn reference_data_reads_back_exactly() {
     let batches = engine.sql(&sql).await.unwrap().collect().await.unwrap();
     let b = &batches[0];
     for arm in 0..2 {
-        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(arm), r["data"]["treatment_counts"][arm].as_i64().unwrap());
-        assert_close("mean", b.column(2).as_primitive::<Float64Type>().value(arm), r["data"]["mean_numerator_by_arm"][arm].as_f64().unwrap());
+        assert_eq!(
+            b.column(1).as_primitive::<Int64Type>().value(arm),
+            r["data"]["treatment_counts"][arm].as_i64().unwrap()
+        );
+        assert_close(
+            "mean",
+            b.column(2).as_primitive::<Float64Type>().value(arm),
+            r["data"]["mean_numerator_by_arm"][arm].as_f64().unwrap(),
+        );
     }
     assert!(b.column(0).null_count() == 0);
 }
@@ -145,7 +160,13 @@ fn value_json(a: &dyn Array, i: usize) -> Value {
             if x.is_finite() {
                 serde_json::json!(x)
             } else {
-                Value::String(if x.is_nan() { "NaN".into() } else if x > 0.0 { "Infinity".into() } else { "-Infinity".into() })
+                Value::String(if x.is_nan() {
+                    "NaN".into()
+                } else if x > 0.0 {
+                    "Infinity".into()
+                } else {
+                    "-Infinity".into()
+                })
             }
         }
         DataType::Int64 => serde_json::json!(a.as_primitive::<Int64Type>().value(i)),
@@ -153,7 +174,9 @@ fn value_json(a: &dyn Array, i: usize) -> Value {
         DataType::Utf8View => Value::String(a.as_string_view().value(i).to_owned()),
         DataType::Struct(fields) => {
             let s = a.as_struct();
-            Value::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), value_json(c.as_ref(), i))).collect())
+            Value::Object(
+                fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), value_json(c.as_ref(), i))).collect(),
+            )
         }
         DataType::List(_) => {
             let items = a.as_list::<i32>().value(i);
@@ -207,7 +230,8 @@ async fn experiment_tests_match_references() {
             let name = case["name"].as_str().unwrap();
             let select = case["select"].as_str().unwrap();
             let group = case["group_by"].as_str();
-            let mut sql = format!("SELECT {}{select} AS r FROM '{path}'", group.map_or(String::new(), |g| format!("{g}, ")));
+            let mut sql =
+                format!("SELECT {}{select} AS r FROM '{path}'", group.map_or(String::new(), |g| format!("{g}, ")));
             if let Some(w) = case["where"].as_str() {
                 sql += &format!(" WHERE {w}");
             }
@@ -245,7 +269,8 @@ async fn experiment_tests_match_references() {
                 continue;
             }
             for (row, (key, value)) in rows.iter().zip(&got) {
-                let label = format!("[{engine_name}] {name}{}", key.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default());
+                let label =
+                    format!("[{engine_name}] {name}{}", key.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default());
                 if let Some(g) = row["group"].as_str() {
                     let k = key.clone().unwrap_or_default();
                     if k != g && k.trim_end_matches(".0") != g {
@@ -254,7 +279,11 @@ async fn experiment_tests_match_references() {
                 }
                 let want = &row["fields"];
                 // A list-valued function compares its list with the "rows" field.
-                let got_value = if want.get("rows").is_some() && value.is_array() { serde_json::json!({ "rows": value }) } else { value.clone() };
+                let got_value = if want.get("rows").is_some() && value.is_array() {
+                    serde_json::json!({ "rows": value })
+                } else {
+                    value.clone()
+                };
                 compare_json(&label, &got_value, want, &mut failures);
                 let fci = match (&case["fci"], key) {
                     (Value::Null, _) => None,

@@ -70,7 +70,8 @@ fn split(batches: &[RecordBatch], parts: usize) -> Vec<Vec<RecordBatch>> {
     for p in 1..=parts {
         let len = if p == parts { n - start } else { n * p / total };
         // Within a partition, batches of 777 rows so updates see many batch boundaries.
-        let part: Vec<RecordBatch> = (start..start + len).step_by(777).map(|s| all.slice(s, 777.min(start + len - s))).collect();
+        let part: Vec<RecordBatch> =
+            (start..start + len).step_by(777).map(|s| all.slice(s, 777.min(start + len - s))).collect();
         out.push(part);
         start += len;
     }
@@ -86,7 +87,8 @@ impl TestDb {
         let config: SessionConfig = default_config().with_target_partitions(target_partitions);
         let engine = Engine::with_config(None, SourceOptions::default(), config);
         let (schema, batches) = reference_batches().await;
-        let table = MemTable::try_new(Arc::clone(schema), split(batches, parts)).map_err(|e| SltError(e.to_string()))?;
+        let table =
+            MemTable::try_new(Arc::clone(schema), split(batches, parts)).map_err(|e| SltError(e.to_string()))?;
         engine.context().register_table("test_data_small", Arc::new(table)).map_err(|e| SltError(e.to_string()))?;
         Ok(TestDb { engine })
     }
@@ -97,7 +99,8 @@ fn render(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for b in batches {
         let b = flatten_structs(b).expect("flatten");
-        let formatters: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("fmt")).collect();
+        let formatters: Vec<_> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("fmt")).collect();
         for i in 0..b.num_rows() {
             rows.push(
                 b.columns()

@@ -75,9 +75,10 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
     pub fn f64s(&mut self, n: usize) -> Result<Vec<f64>> {
-        let raw = self.take(n.checked_mul(8).ok_or_else(|| {
-            StatsError::CorruptState(format!("{} state has an impossible length", self.what))
-        })?)?;
+        let raw = self.take(
+            n.checked_mul(8)
+                .ok_or_else(|| StatsError::CorruptState(format!("{} state has an impossible length", self.what)))?,
+        )?;
         Ok(raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     }
     pub fn u8(&mut self) -> Result<u8> {
@@ -86,7 +87,8 @@ impl<'a> Reader<'a> {
     /// A length-prefixed byte string written by [`Writer::bytes`].
     pub fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u64()?;
-        let n = usize::try_from(n).map_err(|_| StatsError::CorruptState(format!("{} state has an impossible length", self.what)))?;
+        let n = usize::try_from(n)
+            .map_err(|_| StatsError::CorruptState(format!("{} state has an impossible length", self.what)))?;
         self.take(n)
     }
     pub fn finish(self) -> Result<()> {

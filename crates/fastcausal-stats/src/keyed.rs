@@ -269,7 +269,9 @@ impl<S: StateCodec> StateCodec for Keyed<S> {
             for _ in 0..arity {
                 key.push(match r.u8()? {
                     NUMBER => KeyValue::number(r.f64s(1)?[0]),
-                    TEXT => KeyValue::Text(String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("key is not UTF-8"))?),
+                    TEXT => {
+                        KeyValue::Text(String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("key is not UTF-8"))?)
+                    }
                     _ => return Err(corrupt("unknown key kind")),
                 });
             }

@@ -70,7 +70,12 @@ pub struct TestOptions {
 
 impl Default for TestOptions {
     fn default() -> Self {
-        TestOptions { alternative: Alternative::TwoSided, alpha: 0.05, reference: Reference::StudentT, equal_var: false }
+        TestOptions {
+            alternative: Alternative::TwoSided,
+            alpha: 0.05,
+            reference: Reference::StudentT,
+            equal_var: false,
+        }
     }
 }
 
@@ -457,7 +462,10 @@ pub fn one_sample(
 ) -> Result<OneSampleTest> {
     options.validate()?;
     if !mu.is_finite() {
-        return Err(StatsError::InvalidOption { option: "mu".into(), message: format!("mu must be a finite number, found {mu}") });
+        return Err(StatsError::InvalidOption {
+            option: "mu".into(),
+            message: format!("mu must be a finite number, found {mu}"),
+        });
     }
     let cuped = !model.covariates.is_empty();
     let (arm, theta) = if cells.len() == 1 {
@@ -505,9 +513,9 @@ pub fn one_sample(
         p_value: dist.p_value(t, options.alternative),
         ci_lower,
         ci_upper,
-        variance_reduction: theta.as_ref().map(|_| {
-            if arm.unadjusted_variance > 0.0 { 1.0 - arm.variance / arm.unadjusted_variance } else { 0.0 }
-        }),
+        variance_reduction: theta
+            .as_ref()
+            .map(|_| if arm.unadjusted_variance > 0.0 { 1.0 - arm.variance / arm.unadjusted_variance } else { 0.0 }),
         theta,
     })
 }

@@ -97,7 +97,9 @@ impl MetricExpr {
                 Dual { value: -a.value, grad: a.grad.iter().map(|g| -g).collect() }
             }
             MetricExpr::Add(a, b) => a.dual(means, names, k)?.combine(b.dual(means, names, k)?, 1.0, 1.0, |x, y| x + y),
-            MetricExpr::Sub(a, b) => a.dual(means, names, k)?.combine(b.dual(means, names, k)?, 1.0, -1.0, |x, y| x - y),
+            MetricExpr::Sub(a, b) => {
+                a.dual(means, names, k)?.combine(b.dual(means, names, k)?, 1.0, -1.0, |x, y| x - y)
+            }
             MetricExpr::Mul(a, b) => {
                 let (a, b) = (a.dual(means, names, k)?, b.dual(means, names, k)?);
                 let (va, vb) = (a.value, b.value);
@@ -222,7 +224,11 @@ impl Parser<'_> {
         while let Some(op @ ('+' | '-')) = self.peek() {
             self.pos += 1;
             let right = self.term()?;
-            left = if op == '+' { MetricExpr::Add(left.into(), right.into()) } else { MetricExpr::Sub(left.into(), right.into()) };
+            left = if op == '+' {
+                MetricExpr::Add(left.into(), right.into())
+            } else {
+                MetricExpr::Sub(left.into(), right.into())
+            };
         }
         Ok(left)
     }
@@ -231,7 +237,11 @@ impl Parser<'_> {
         while let Some(op @ ('*' | '/')) = self.peek() {
             self.pos += 1;
             let right = self.unary()?;
-            left = if op == '*' { MetricExpr::Mul(left.into(), right.into()) } else { MetricExpr::Div(left.into(), right.into()) };
+            left = if op == '*' {
+                MetricExpr::Mul(left.into(), right.into())
+            } else {
+                MetricExpr::Div(left.into(), right.into())
+            };
         }
         Ok(left)
     }
@@ -274,7 +284,11 @@ impl Parser<'_> {
                 let len = text[start..]
                     .char_indices()
                     .find(|&(_, c)| {
-                        let ok = c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || ((c == '-' || c == '+') && (prev == 'e' || prev == 'E'));
+                        let ok = c.is_ascii_digit()
+                            || c == '.'
+                            || c == 'e'
+                            || c == 'E'
+                            || ((c == '-' || c == '+') && (prev == 'e' || prev == 'E'));
                         prev = c;
                         !ok
                     })
@@ -302,7 +316,15 @@ mod tests {
 
     #[test]
     fn parse_display_round_trip() {
-        for text in ["$1 / $2", "$1 / $2 - $3", "($1 + $2) / ($3 - 2)", "-$1 * 0.5", "$1 - ($2 - $3)", "$1 / ($2 / $3)", "1e-3 * $1"] {
+        for text in [
+            "$1 / $2",
+            "$1 / $2 - $3",
+            "($1 + $2) / ($3 - 2)",
+            "-$1 * 0.5",
+            "$1 - ($2 - $3)",
+            "$1 / ($2 / $3)",
+            "1e-3 * $1",
+        ] {
             let e = MetricExpr::parse(text).unwrap();
             assert_eq!(MetricExpr::parse(&e.to_string()).unwrap(), e, "{text} → {e}");
         }

@@ -109,11 +109,7 @@ impl CoMoments {
     /// Folds in a batch given as one slice per column, all of the same length, without NULLs.
     pub fn update(&mut self, columns: &[&[f64]]) -> Result<()> {
         if columns.len() != self.dim() {
-            return Err(StatsError::Shape(format!(
-                "{} columns given to a state over {}",
-                columns.len(),
-                self.dim()
-            )));
+            return Err(StatsError::Shape(format!("{} columns given to a state over {}", columns.len(), self.dim())));
         }
         let m = columns.first().map_or(0, |c| c.len());
         if columns.iter().any(|c| c.len() != m) {

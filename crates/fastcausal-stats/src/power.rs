@@ -19,10 +19,16 @@ use crate::error::{Result, StatsError};
 
 fn check(alpha: f64, power: f64) -> Result<()> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(StatsError::InvalidOption { option: "alpha".into(), message: format!("alpha must be between 0 and 1 (exclusive), found {alpha}") });
+        return Err(StatsError::InvalidOption {
+            option: "alpha".into(),
+            message: format!("alpha must be between 0 and 1 (exclusive), found {alpha}"),
+        });
     }
     if !(power > 0.0 && power < 1.0) {
-        return Err(StatsError::InvalidOption { option: "power".into(), message: format!("power must be between 0 and 1 (exclusive), found {power}") });
+        return Err(StatsError::InvalidOption {
+            option: "power".into(),
+            message: format!("power must be between 0 and 1 (exclusive), found {power}"),
+        });
     }
     Ok(())
 }
@@ -43,9 +49,19 @@ pub fn minimum_detectable_effect(stderr: f64, alpha: f64, power: f64, alternativ
 }
 
 /// Rows per arm (equal arms) to detect `effect` given per-row variances `var0`, `var1`.
-pub fn sample_size_per_arm(var0: f64, var1: f64, effect: f64, alpha: f64, power: f64, alternative: Alternative) -> Result<u64> {
+pub fn sample_size_per_arm(
+    var0: f64,
+    var1: f64,
+    effect: f64,
+    alpha: f64,
+    power: f64,
+    alternative: Alternative,
+) -> Result<u64> {
     if !(effect.is_finite() && effect != 0.0) {
-        return Err(StatsError::InvalidOption { option: "effect".into(), message: format!("the effect to detect must be a non-zero number, found {effect}") });
+        return Err(StatsError::InvalidOption {
+            option: "effect".into(),
+            message: format!("the effect to detect must be a non-zero number, found {effect}"),
+        });
     }
     let z = z_sum(alpha, power, alternative)?;
     let n = (z * z * (var0 + var1) / (effect * effect)).ceil();

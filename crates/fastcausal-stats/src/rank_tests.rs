@@ -206,7 +206,12 @@ fn rank_sums(control: &[f64], treatment: &[f64]) -> RankSums {
 /// Errors: an empty arm ([`StatsError::TooFewRows`]); unsorted or non-finite input; and every
 /// value identical without the continuity correction, where scipy's p-value is 0/0 = NaN
 /// ([`StatsError::UndefinedMetric`]).
-pub fn mann_whitney_u(control: &[f64], treatment: &[f64], alternative: Alternative, continuity: bool) -> Result<MannWhitney> {
+pub fn mann_whitney_u(
+    control: &[f64],
+    treatment: &[f64],
+    alternative: Alternative,
+    continuity: bool,
+) -> Result<MannWhitney> {
     check_sorted("control", control)?;
     check_sorted("treatment", treatment)?;
     let n0 = control.len() as u64;
@@ -429,7 +434,10 @@ mod tests {
             mann_whitney_u(&[], &[1.0], Alternative::TwoSided, true).unwrap_err(),
             StatsError::TooFewRows { needed: 1, found: 0 }
         );
-        assert_eq!(ks_2samp(&[1.0], &[], Alternative::Less).unwrap_err(), StatsError::TooFewRows { needed: 1, found: 0 });
+        assert_eq!(
+            ks_2samp(&[1.0], &[], Alternative::Less).unwrap_err(),
+            StatsError::TooFewRows { needed: 1, found: 0 }
+        );
         assert!(matches!(ks_2samp(&[2.0, 1.0], &[1.0], Alternative::Less), Err(StatsError::Shape(_))));
         assert!(matches!(
             mann_whitney_u(&[1.0, f64::NAN], &[1.0], Alternative::Less, true),

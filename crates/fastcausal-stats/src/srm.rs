@@ -32,11 +32,17 @@ pub fn srm(observed: &[f64], ratios: Option<&[f64]>) -> Result<SampleRatioTest> 
     if ratios.len() != k {
         return Err(StatsError::InvalidOption {
             option: "ratios".into(),
-            message: format!("{} ratios were given for {k} arms; give one ratio per arm, in sorted arm order", ratios.len()),
+            message: format!(
+                "{} ratios were given for {k} arms; give one ratio per arm, in sorted arm order",
+                ratios.len()
+            ),
         });
     }
     if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
-        return Err(StatsError::InvalidOption { option: "ratios".into(), message: format!("ratios must be positive numbers, found {r}") });
+        return Err(StatsError::InvalidOption {
+            option: "ratios".into(),
+            message: format!("ratios must be positive numbers, found {r}"),
+        });
     }
     if let Some(o) = observed.iter().find(|o| !(**o >= 0.0)) {
         return Err(StatsError::UndefinedMetric { reason: format!("observed counts must not be negative, found {o}") });

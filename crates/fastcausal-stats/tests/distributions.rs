@@ -7,8 +7,7 @@ use fastcausal_stats::distributions::{
 };
 use serde_json::Value;
 
-const REFERENCE: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/reference/distributions.json");
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/reference/distributions.json");
 
 /// Relative tolerance for every value.
 const RELATIVE: f64 = 1e-12;
@@ -40,13 +39,7 @@ struct Check {
 }
 
 impl Check {
-    fn compare(
-        &mut self,
-        label: &str,
-        pairs: &[(f64, f64)],
-        quantile: bool,
-        f: impl Fn(f64) -> f64,
-    ) {
+    fn compare(&mut self, label: &str, pairs: &[(f64, f64)], quantile: bool, f: impl Fn(f64) -> f64) {
         for &(arg, want) in pairs {
             let got = f(arg);
             let error = ((got - want) / want).abs();
@@ -58,8 +51,7 @@ impl Check {
             };
             self.count += 1;
             if !ok {
-                self.failures
-                    .push(format!("{label}({arg:e}) = {got:e}, scipy {want:e} (rel {error:.1e})"));
+                self.failures.push(format!("{label}({arg:e}) = {got:e}, scipy {want:e} (rel {error:.1e})"));
             }
         }
     }

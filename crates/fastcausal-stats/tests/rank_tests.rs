@@ -182,4 +182,3 @@ fn kstwo_sf_matches_scipy() {
     assert!(rows.len() > 500);
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
-

@@ -133,7 +133,9 @@ impl<'a, S> Arms<'a, S> {
 /// An arm value written in SQL (`control => 1`, `control => 'B'`), from its JSON form.
 pub fn key_value(v: &serde_json::Value) -> Result<KeyValue, String> {
     match v {
-        serde_json::Value::Number(n) => n.as_f64().map(KeyValue::number).ok_or_else(|| format!("{n} is not a usable arm value")),
+        serde_json::Value::Number(n) => {
+            n.as_f64().map(KeyValue::number).ok_or_else(|| format!("{n} is not a usable arm value"))
+        }
         serde_json::Value::String(s) => Ok(KeyValue::Text(s.clone())),
         other => Err(format!("{other} is not an arm value; use a number or a quoted string")),
     }

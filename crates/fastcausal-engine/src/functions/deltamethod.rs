@@ -23,10 +23,10 @@ use fastcausal_stats::{CoMoments, Keyed, MetricExpr, delta_method};
 use serde::{Deserialize, Serialize};
 
 use super::spec::read_spec;
-use crate::metric_sql::{Call, ParsedMetric, Rewritten, bool_option, metric_argument};
 use super::state_accumulator::StateFunction;
 use super::udaf::{SpecFunction, SpecUdaf};
 use crate::error::stats_error;
+use crate::metric_sql::{Call, ParsedMetric, Rewritten, bool_option, metric_argument};
 
 /// The options of one `deltamethod` call, produced by the SQL rewrite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +97,11 @@ impl DeltaMethodFunction {
     pub fn new(spec: DeltaMethodSpec) -> Result<Self> {
         let metric = MetricExpr::parse(&spec.metric).map_err(|e| stats_error("deltamethod", e))?;
         if metric.arity() != spec.columns.len() {
-            return plan_err!("deltamethod: the metric uses {} columns but {} were given", metric.arity(), spec.columns.len());
+            return plan_err!(
+                "deltamethod: the metric uses {} columns but {} were given",
+                metric.arity(),
+                spec.columns.len()
+            );
         }
         let label = format!("deltamethod({})", metric.display_with(&spec.columns));
         Ok(DeltaMethodFunction { label, metric, columns: spec.columns, std: spec.std })

@@ -158,7 +158,11 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     // The metric: a metric expression, or a plain column for the ClickHouse-style shortcuts.
     let plain_value = matches!(kind, MeanTestKind::Student | MeanTestKind::Welch | MeanTestKind::MeanZ);
     let first = call.required(0, if plain_value { "a column" } else { "a metric" }, example)?;
-    let metric = if plain_value { MetricExpr::Mean(parsed.column(&first)) } else { metric_argument(&name, &mut parsed, &first)? };
+    let metric = if plain_value {
+        MetricExpr::Mean(parsed.column(&first))
+    } else {
+        metric_argument(&name, &mut parsed, &first)?
+    };
     let mut keys = Vec::new();
     let mut key_names = Vec::new();
     let mut next = 1;
@@ -178,7 +182,8 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         MeanTestKind::MeanZ => {
             let v0 = call.required(2, "the control arm's population variance", example)?;
             let v1 = call.required(3, "the treatment arm's population variance", example)?;
-            spec.variances = Some((number_option(&name, "var_control", &v0)?, number_option(&name, "var_treatment", &v1)?));
+            spec.variances =
+                Some((number_option(&name, "var_control", &v0)?, number_option(&name, "var_treatment", &v1)?));
             if let Some(e) = call.option(&["confidence_level"], Some(4))? {
                 spec.alpha = Some(1.0 - number_option(&name, "confidence_level", &e)?);
             }
@@ -233,7 +238,11 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         spec.all_pairs = match string_option(&name, "pairs", &e)?.as_str() {
             "all" => true,
             "control" => false,
-            other => return Err(plan_error(format!("{name}: pairs => '{other}' is unknown; use 'control' (each arm against control) or 'all'"))),
+            other => {
+                return Err(plan_error(format!(
+                    "{name}: pairs => '{other}' is unknown; use 'control' (each arm against control) or 'all'"
+                )));
+            }
         };
     }
     if allowed.contains(&"power")
@@ -338,7 +347,12 @@ impl MeanTestFunction {
             }
             _ => format!("{name}({})", metric.display_with(&spec.columns)),
         };
-        let control = spec.control.as_ref().map(key_value).transpose().map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
+        let control = spec
+            .control
+            .as_ref()
+            .map(key_value)
+            .transpose()
+            .map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
         Ok(MeanTestFunction {
             kind,
             label,
@@ -396,7 +410,8 @@ impl StateFunction for MeanTestFunction {
             return null_of(&self.data_type());
         }
         if self.kind == MeanTestKind::TTest1 {
-            let strata: Vec<String> = cells.entries().iter().map(|(k, _)| k.first().map_or(String::new(), |v| v.to_string())).collect();
+            let strata: Vec<String> =
+                cells.entries().iter().map(|(k, _)| k.first().map_or(String::new(), |v| v.to_string())).collect();
             let states: Vec<&CoMoments> = cells.entries().iter().map(|(_, s)| s).collect();
             let test = one_sample(&self.model, &states, &strata, self.mu, &self.options).map_err(|e| self.err(e))?;
             return one_sample_row(&test).into_scalar();
@@ -416,7 +431,11 @@ impl StateFunction for MeanTestFunction {
                 pairs.extend((0..arms.len()).filter(|&j| j != control).map(|j| (control, j)));
             }
             if pairs.is_empty() {
-                return plan_err!("{}: the arm column '{arm_column}' has only one value ({}) here; there is nothing to compare", self.label, arms.label(0));
+                return plan_err!(
+                    "{}: the arm column '{arm_column}' has only one value ({}) here; there is nothing to compare",
+                    self.label,
+                    arms.label(0)
+                );
             }
             let tests = pairs.iter().map(|&(i, j)| self.two_sample(&arms, i, j)).collect::<Result<Vec<_>>>()?;
             let p: Vec<f64> = tests.iter().map(|t| t.p_value).collect();
@@ -425,7 +444,11 @@ impl StateFunction for MeanTestFunction {
                 .iter()
                 .zip(&pairs)
                 .enumerate()
-                .map(|(r, (t, &(i, j)))| two_sample_row(t, &arms.label(i), &arms.label(j)).float("p_value_holm", holm[r]).float("p_value_bh", bh[r]))
+                .map(|(r, (t, &(i, j)))| {
+                    two_sample_row(t, &arms.label(i), &arms.label(j))
+                        .float("p_value_holm", holm[r])
+                        .float("p_value_bh", bh[r])
+                })
                 .collect();
             return rows_value(rows, &comparison_shape());
         }
@@ -461,11 +484,19 @@ impl StateFunction for MeanTestFunction {
                 let var1 = pair.treatment.variance * pair.treatment.n as f64;
                 let given = self.effect.unwrap_or(f64::NAN);
                 let effect = if self.relative { given * pair.control.mean.abs() } else { given };
-                let n = sample_size_per_arm(var0, var1, effect, self.options.alpha, self.power, self.options.alternative)
-                    .map_err(|e| self.err(e))?;
-                SampleSize { n_per_arm: n, effect, sigma0: var0.sqrt(), sigma1: var1.sqrt(), alpha: self.options.alpha, power: self.power }
-                    .row()
-                    .into_scalar()
+                let n =
+                    sample_size_per_arm(var0, var1, effect, self.options.alpha, self.power, self.options.alternative)
+                        .map_err(|e| self.err(e))?;
+                SampleSize {
+                    n_per_arm: n,
+                    effect,
+                    sigma0: var0.sqrt(),
+                    sigma1: var1.sqrt(),
+                    alpha: self.options.alpha,
+                    power: self.power,
+                }
+                .row()
+                .into_scalar()
             }
             MeanTestKind::TTest1 | MeanTestKind::TTests2 => unreachable!("handled above"),
         }

@@ -21,7 +21,9 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::AggregateUDF;
-use fastcausal_stats::{Alternative, KeyValue, Keyed, KolmogorovSmirnov, MannWhitney, SortedValues, ks_2samp, mann_whitney_u};
+use fastcausal_stats::{
+    Alternative, KeyValue, Keyed, KolmogorovSmirnov, MannWhitney, SortedValues, ks_2samp, mann_whitney_u,
+};
 use serde::{Deserialize, Serialize};
 
 use super::arms::{Arms, key_value};
@@ -77,7 +79,13 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     let example = kind.example();
     let value = call.required(0, "the value column", example)?;
     let arm = call.required(1, "the arm column", example)?;
-    let mut spec = RankTestSpec { column: value.to_string(), arm: arm.to_string(), alternative: None, continuity: true, control: None };
+    let mut spec = RankTestSpec {
+        column: value.to_string(),
+        arm: arm.to_string(),
+        alternative: None,
+        continuity: true,
+        control: None,
+    };
     if let Some(e) = call.option(&["alternative"], Some(2))? {
         spec.alternative = Some(string_option(&name, "alternative", &e)?);
     }
@@ -138,7 +146,12 @@ impl RankTestFunction {
             Some(a) => Alternative::parse(a).map_err(|e| stats_error(name, e))?,
             None => Alternative::TwoSided,
         };
-        let control = spec.control.as_ref().map(key_value).transpose().map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
+        let control = spec
+            .control
+            .as_ref()
+            .map(key_value)
+            .transpose()
+            .map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
         if spec.column.is_empty() {
             return Err(plan_error(format!("{name}: a value column is needed")));
         }
@@ -215,7 +228,8 @@ impl StateFunction for RankTestFunction {
         let err = |e| stats_error(&self.label, e);
         match self.kind {
             RankTestKind::MannWhitney => {
-                mann_whitney_row(&mann_whitney_u(x0, x1, self.alternative, self.continuity).map_err(err)?, &l0, &l1).into_scalar()
+                mann_whitney_row(&mann_whitney_u(x0, x1, self.alternative, self.continuity).map_err(err)?, &l0, &l1)
+                    .into_scalar()
             }
             RankTestKind::KolmogorovSmirnov => {
                 ks_row(&ks_2samp(x0, x1, self.alternative).map_err(err)?, &l0, &l1).into_scalar()

@@ -72,7 +72,11 @@ impl Row {
 
     pub fn texts(self, name: &str, v: &[String]) -> Row {
         let items: Vec<ScalarValue> = v.iter().map(|x| ScalarValue::Utf8(Some(x.clone()))).collect();
-        self.push(name, list_of(DataType::Utf8), ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8)))
+        self.push(
+            name,
+            list_of(DataType::Utf8),
+            ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8)),
+        )
     }
 
     /// The struct type.

@@ -19,9 +19,8 @@ use serde::de::DeserializeOwned;
 
 /// Parses a spec, naming the function on failure.
 pub fn read_spec<T: DeserializeOwned>(function: &str, json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| {
-        datafusion::common::DataFusionError::Plan(format!("{function}: invalid options '{json}': {e}"))
-    })
+    serde_json::from_str(json)
+        .map_err(|e| datafusion::common::DataFusionError::Plan(format!("{function}: invalid options '{json}': {e}")))
 }
 
 fn spec_text(value: &ScalarValue) -> Option<&str> {

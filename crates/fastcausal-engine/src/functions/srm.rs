@@ -72,7 +72,12 @@ impl SpecFunction for SrmKind {
     }
     fn build(&self, spec: &str) -> Result<SrmFunction> {
         let spec: SrmSpec = read_spec("srm", spec)?;
-        Ok(SrmFunction { label: format!("srm({}, {})", spec.column, spec.arm), keys: vec![spec.arm], columns: vec![spec.column], ratios: spec.ratios })
+        Ok(SrmFunction {
+            label: format!("srm({}, {})", spec.column, spec.arm),
+            keys: vec![spec.arm],
+            columns: vec![spec.column],
+            ratios: spec.ratios,
+        })
     }
     fn example(&self) -> &'static str {
         EXAMPLE
@@ -120,10 +125,12 @@ impl StateFunction for SrmFunction {
             return null_of(&self.data_type());
         }
         let arms = Arms::new(cells, false);
-        let observed: Vec<f64> = (0..arms.len()).map(|i| {
-            let s = arms.state(i);
-            s.count() as f64 * s.means()[0]
-        }).collect();
+        let observed: Vec<f64> = (0..arms.len())
+            .map(|i| {
+                let s = arms.state(i);
+                s.count() as f64 * s.means()[0]
+            })
+            .collect();
         let test = srm(&observed, self.ratios.as_deref()).map_err(|e| stats_error(&self.label, e))?;
         srm_row(&test, &arms.labels(), &observed).into_scalar()
     }

@@ -257,9 +257,9 @@ fn fold_batch<F: StateFunction>(
         .collect::<Result<Vec<_>>>()?;
     let mut radix: u64 = 1;
     for c in &key_codes {
-        radix = radix.checked_mul(c.distinct.len().max(1) as u64).ok_or_else(|| {
-            DataFusionError::Execution(format!("{label}: too many distinct keys in one batch"))
-        })?;
+        radix = radix
+            .checked_mul(c.distinct.len().max(1) as u64)
+            .ok_or_else(|| DataFusionError::Execution(format!("{label}: too many distinct keys in one batch")))?;
     }
     let key_of = |code: u64| -> Vec<KeyRef<'_>> {
         let mut rest = code;
@@ -400,9 +400,7 @@ fn fold_buckets<'k, F: StateFunction>(
 fn decode_states<S: StateCodec>(label: &str, states: &[ArrayRef]) -> Result<Vec<Option<Keyed<S>>>> {
     let Some(col) = states.first() else { return exec_err!("{label}: missing state column") };
     let col: &BinaryArray = col.as_binary::<i32>();
-    col.iter()
-        .map(|b| b.map(|b| Keyed::<S>::decode(b).map_err(|e| stats_error(label, e))).transpose())
-        .collect()
+    col.iter().map(|b| b.map(|b| Keyed::<S>::decode(b).map_err(|e| stats_error(label, e))).transpose()).collect()
 }
 
 /// Encodes (and frees) states one by one, so large states are not held twice.
@@ -586,7 +584,11 @@ impl<'a> KeyColumn<'a> {
                 let a = array.as_string_view();
                 KeyColumn::Text(Box::new(move |i| a.value(i)))
             }
-            other => return exec_err!("{label}: column '{name}' has type {other}; an arm or stratum must be a number or text"),
+            other => {
+                return exec_err!(
+                    "{label}: column '{name}' has type {other}; an arm or stratum must be a number or text"
+                );
+            }
         })
     }
 

@@ -106,7 +106,11 @@ impl<K: SpecFunction> AggregateUDFImpl for SpecUdaf<K> {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        Ok(arg_types.iter().enumerate().map(|(i, t)| if i < self.spec_args() { DataType::Utf8 } else { coerce(t) }).collect())
+        Ok(arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if i < self.spec_args() { DataType::Utf8 } else { coerce(t) })
+            .collect())
     }
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(self.kind.return_type())

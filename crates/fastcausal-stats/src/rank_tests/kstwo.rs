@@ -135,11 +135,8 @@ fn kolmogn_sf(n: u64, x: f64) -> f64 {
     if nxsquared >= 2.2 {
         return clip(2.0 * smirnov_sf(n, x));
     }
-    let cdf = if n <= 100_000 && nf * x.powf(1.5) <= 1.4 {
-        durbin_mtw_cdf(n, x)
-    } else {
-        NpScalar::F64(pelz_good_cdf(n, x))
-    };
+    let cdf =
+        if n <= 100_000 && nf * x.powf(1.5) <= 1.4 { durbin_mtw_cdf(n, x) } else { NpScalar::F64(pelz_good_cdf(n, x)) };
     sf_from_cdf(cdf)
 }
 
@@ -721,4 +718,3 @@ mod tests {
         assert!(worst.0 <= 1e-12, "worst: {} ({:e})", worst.1, worst.0);
     }
 }
-
