@@ -11,11 +11,13 @@
 //! C = C_a + C_b + δ δᵀ n_a n_b / n
 //! ```
 //!
-//! A single row can also be pushed (Welford's update), which is what a group-by accumulator does
-//! when consecutive rows belong to different groups.
+//! A single row can also be pushed (Welford's update). A batch whose rows belong to different
+//! states (arms, groups) is folded into all of them at once by [`CoMoments::update_coded`]: the
+//! same two passes, each row adding into its own state's sums, with no reordering of the rows.
 
 use crate::codec::{Reader, StateCodec, Writer};
 use crate::error::{Result, StatsError};
+use crate::state::check_coded;
 use crate::sum::{sum, sum_centered, sum_centered_product};
 
 /// Co-moments of `k` columns. See the [module documentation](self).
@@ -136,6 +138,28 @@ impl CoMoments {
         Ok(())
     }
 
+    /// Folds a batch into several states at once: row `i` goes to `states[codes[i]]` (see
+    /// [`RowState::update_coded`](crate::RowState::update_coded)). Same corrected two-pass
+    /// algorithm as [`Self::update`], with per-state sums.
+    pub fn update_coded(states: &mut [CoMoments], codes: &[u32], columns: &[&[f64]]) -> Result<()> {
+        check_coded(states.len(), codes, columns)?;
+        if let Some(s) = states.iter().find(|s| s.dim() != columns.len()) {
+            return Err(StatsError::Shape(format!("{} columns given to a state over {}", columns.len(), s.dim())));
+        }
+        // Fixed widths let the compiler keep a row in registers; the usual metrics (a mean, a
+        // ratio, a ratio with one to four covariates) need at most six columns.
+        match columns.len() {
+            0 => Ok(()),
+            1 => Ok(fold_coded::<1>(states, codes, columns)),
+            2 => Ok(fold_coded::<2>(states, codes, columns)),
+            3 => Ok(fold_coded::<3>(states, codes, columns)),
+            4 => Ok(fold_coded::<4>(states, codes, columns)),
+            5 => Ok(fold_coded::<5>(states, codes, columns)),
+            6 => Ok(fold_coded::<6>(states, codes, columns)),
+            _ => crate::state::fold_sorted(states, codes, columns),
+        }
+    }
+
     /// Combines another state over the same columns into this one.
     pub fn merge(&mut self, other: &CoMoments) {
         debug_assert_eq!(self.dim(), other.dim());
@@ -163,6 +187,101 @@ impl CoMoments {
         }
         self.n += other.n;
     }
+}
+
+/// Interleaved accumulator banks of [`fold_coded`]: row `i` adds into bank `i % BANKS`, so runs
+/// of rows of one state do not wait on each other's additions.
+const BANKS: usize = 2;
+
+/// The kernel of [`CoMoments::update_coded`] for `K` columns; codes are already checked.
+fn fold_coded<const K: usize>(states: &mut [CoMoments], codes: &[u32], columns: &[&[f64]]) {
+    let n = codes.len();
+    let buckets = states.len();
+    let cols: [&[f64]; K] = std::array::from_fn(|j| &columns[j][..n]);
+    let slot = |i: usize, code: u32| (i % BANKS) * buckets + code as usize;
+
+    // Pass 1: counts and sums per state.
+    let mut count = vec![0u64; BANKS * buckets];
+    let mut total = vec![[0.0f64; K]; BANKS * buckets];
+    for (i, &code) in codes.iter().enumerate() {
+        let s = slot(i, code);
+        count[s] += 1;
+        let t = &mut total[s];
+        for j in 0..K {
+            t[j] += cols[j][i];
+        }
+    }
+    let mut rows = vec![0u64; buckets];
+    let mut first = vec![[0.0f64; K]; buckets];
+    for b in 0..buckets {
+        let mut sum = [0.0f64; K];
+        for bank in 0..BANKS {
+            let s = bank * buckets + b;
+            rows[b] += count[s];
+            for j in 0..K {
+                sum[j] += total[s][j];
+            }
+        }
+        if rows[b] > 0 {
+            first[b] = sum.map(|x| x / rows[b] as f64);
+        }
+    }
+
+    // Pass 2: residuals Σ(x − m) and centred products Σ(x_j − m_j)(x_l − m_l) per state.
+    let width = K * (K + 1) / 2;
+    let mut residual = vec![[0.0f64; K]; BANKS * buckets];
+    let mut product = vec![0.0f64; BANKS * buckets * width];
+    for (i, &code) in codes.iter().enumerate() {
+        let s = slot(i, code);
+        let m = &first[code as usize];
+        let d: [f64; K] = std::array::from_fn(|j| cols[j][i] - m[j]);
+        let r = &mut residual[s];
+        for j in 0..K {
+            r[j] += d[j];
+        }
+        let p = &mut product[s * width..(s + 1) * width];
+        let mut q = 0;
+        for j in 0..K {
+            for l in j..K {
+                p[q] += d[j] * d[l];
+                q += 1;
+            }
+        }
+    }
+
+    for (b, state) in states.iter_mut().enumerate() {
+        let mut r = [0.0f64; K];
+        let mut comoment = vec![0.0f64; width];
+        for bank in 0..BANKS {
+            let s = bank * buckets + b;
+            for j in 0..K {
+                r[j] += residual[s][j];
+            }
+            for (c, p) in comoment.iter_mut().zip(&product[s * width..(s + 1) * width]) {
+                *c += p;
+            }
+        }
+        fold_sums(state, rows[b], &first[b], &r, comoment);
+    }
+}
+
+/// Merges one state's batch sums into it: `rows` rows with first means `first`, residuals
+/// `r = Σ(x − first)` and centred products `product` (packed, about `first`).
+fn fold_sums(state: &mut CoMoments, rows: u64, first: &[f64], r: &[f64], mut product: Vec<f64>) {
+    if rows == 0 {
+        return;
+    }
+    let k = first.len();
+    let mf = rows as f64;
+    let mut q = 0;
+    for j in 0..k {
+        for l in j..k {
+            product[q] -= r[j] * r[l] / mf;
+            q += 1;
+        }
+    }
+    let mean = (0..k).map(|j| first[j] + r[j] / mf).collect();
+    state.merge(&CoMoments { n: rows, mean, comoment: product });
 }
 
 impl StateCodec for CoMoments {
@@ -198,6 +317,9 @@ impl crate::state::RowState for CoMoments {
     }
     fn push(&mut self, row: &[f64]) {
         CoMoments::push(self, row)
+    }
+    fn update_coded(states: &mut [Self], codes: &[u32], columns: &[&[f64]]) -> Result<()> {
+        CoMoments::update_coded(states, codes, columns)
     }
     fn merge(&mut self, other: &Self) {
         CoMoments::merge(self, other)
@@ -279,7 +401,57 @@ mod tests {
         assert!(s.update(&[&[1.0], &[1.0, 2.0]]).is_err());
     }
 
+    #[test]
+    fn coded_update_hand_values() {
+        // Rows coded 1,0,1,1: state 0 gets x = 5; state 1 gets x = 1, 2, 6 (mean 3, C = 14).
+        let mut states = vec![CoMoments::new(1), CoMoments::new(1)];
+        CoMoments::update_coded(&mut states, &[1, 0, 1, 1], &[&[1.0, 5.0, 2.0, 6.0]]).unwrap();
+        assert_eq!((states[0].count(), states[0].means()[0], states[0].comoment(0, 0)), (1, 5.0, 0.0));
+        assert_eq!((states[1].count(), states[1].means()[0], states[1].comoment(0, 0)), (3, 3.0, 14.0));
+        // A code past the states, or a short column, is refused without touching the states.
+        assert!(matches!(CoMoments::update_coded(&mut states, &[2], &[&[1.0]]), Err(StatsError::Shape(_))));
+        assert!(matches!(CoMoments::update_coded(&mut states, &[0, 1], &[&[1.0]]), Err(StatsError::Shape(_))));
+        assert_eq!(states[1].count(), 3);
+    }
+
     proptest! {
+        /// update_coded == one update per state with that state's rows, for every width (the
+        /// fixed-width kernels and the sorted fallback past six columns), onto non-empty states.
+        #[test]
+        fn coded_equals_split(
+            rows in prop::collection::vec((0u32..5, prop::collection::vec(-1e3f64..1e3, 8)), 1..300),
+            width in 1usize..9,
+            seed in prop::collection::vec(-1e3f64..1e3, 8),
+        ) {
+            let buckets = 5;
+            let start: Vec<CoMoments> = (0..buckets).map(|b| {
+                let mut s = CoMoments::new(width);
+                if b % 2 == 0 {
+                    s.push(&seed[..width]);
+                }
+                s
+            }).collect();
+            let codes: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            let cols: Vec<Vec<f64>> = (0..width).map(|j| rows.iter().map(|r| r.1[j]).collect()).collect();
+            let slices: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+            let mut coded = start.clone();
+            CoMoments::update_coded(&mut coded, &codes, &slices).unwrap();
+            for b in 0..buckets {
+                let mine: Vec<Vec<f64>> = cols.iter().map(|c| c.iter().zip(&codes).filter(|(_, k)| **k == b as u32).map(|(x, _)| *x).collect()).collect();
+                let mine: Vec<&[f64]> = mine.iter().map(Vec::as_slice).collect();
+                let mut split = start[b].clone();
+                split.update(&mine).unwrap();
+                prop_assert_eq!(coded[b].count(), split.count());
+                for j in 0..width {
+                    prop_assert!((coded[b].means()[j] - split.means()[j]).abs() <= 1e-12 * (1.0 + split.means()[j].abs()));
+                    for l in j..width {
+                        let (u, v) = (coded[b].comoment(j, l), split.comoment(j, l));
+                        prop_assert!((u - v).abs() <= 1e-10 * (1.0 + v.abs()), "C[{}][{}]: {} vs {}", j, l, u, v);
+                    }
+                }
+            }
+        }
+
         /// merge(update(a), update(b)) == update(a ∪ b), for any split point.
         #[test]
         fn merge_equals_whole(

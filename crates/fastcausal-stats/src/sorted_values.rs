@@ -187,7 +187,9 @@ impl StateCodec for SortedValues {
         let sorted = match r.u8()? {
             0 => false,
             1 => true,
-            flag => return Err(StatsError::CorruptState(format!("{what} state has an invalid sorted flag {flag}"))),
+            flag => {
+                return Err(StatsError::CorruptState(format!("{what} state has an invalid sorted flag {flag}")));
+            }
         };
         let n = r.u64()?;
         let n = usize::try_from(n)
@@ -227,6 +229,27 @@ impl RowState for SortedValues {
             self.values.push(x);
             self.sorted = false;
         }
+    }
+    fn update_coded(states: &mut [Self], codes: &[u32], columns: &[&[f64]]) -> Result<()> {
+        crate::state::check_coded(states.len(), codes, columns)?;
+        let [column] = columns else {
+            return Err(StatsError::Shape(format!(
+                "{} columns given to a one-column sorted-values state",
+                columns.len()
+            )));
+        };
+        // Values are only appended here (sorting waits for `seal`), so each goes straight to
+        // its state.
+        let before: Vec<usize> = states.iter().map(SortedValues::len).collect();
+        for (&c, &x) in codes.iter().zip(column.iter()) {
+            states[c as usize].values.push(x);
+        }
+        for (s, n) in states.iter_mut().zip(before) {
+            if s.values.len() > n {
+                s.sorted = false;
+            }
+        }
+        Ok(())
     }
     fn merge(&mut self, other: &Self) {
         SortedValues::merge(self, other)
@@ -310,6 +333,20 @@ mod tests {
         assert_eq!(bits(&SortedValues::from_values(small).into_sorted()), bits(&[-1.0, 0.0, 0.0, 2.0, 3.0]));
         assert!(SortedValues::new().into_sorted().is_empty());
         assert!(SortedValues::default().is_sorted());
+    }
+
+    #[test]
+    fn coded_update_appends_to_each_state() {
+        let mut states = vec![SortedValues::new(), SortedValues::new(), SortedValues::new()];
+        states[2].extend(&[1.0]);
+        states[2].sort();
+        RowState::update_coded(&mut states, &[1, 0, 1], &[&[3.0, -2.0, 0.5]]).unwrap();
+        assert_eq!(states[0].values(), &[-2.0]);
+        assert_eq!(states[1].values(), &[3.0, 0.5]);
+        assert!(!states[1].is_sorted());
+        // A state that received nothing keeps its order.
+        assert!(states[2].is_sorted());
+        assert!(RowState::update_coded(&mut states, &[3], &[&[1.0]]).is_err());
     }
 
     #[test]

@@ -6,19 +6,20 @@
 //! by its *value* columns. Each SQL group holds a [`Keyed`] state: one state per distinct key.
 //! A statistic supplies only a [`StateFunction`] — how to make an empty state and how to finish a
 //! group's keyed states into a SQL value. Everything else lives here once: NULL skipping,
-//! `FILTER (WHERE …)`, NaN/infinity checks naming the column, bucketing a batch's rows by
-//! (group, key) with a counting sort so each bucket is folded in as one dense batch (no per-row
-//! allocation or dispatch), and carrying partial states between partitions as `Binary`.
+//! `FILTER (WHERE …)`, NaN/infinity checks naming the column, coding a batch's rows by
+//! (group, key) so the states of all buckets are folded together in one call (no per-row
+//! allocation or dispatch, see [`RowState::update_coded`]), and carrying partial states between
+//! partitions as `Binary`.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array,
+    Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array, Int64Array,
 };
 use datafusion::arrow::compute::{and, cast, filter, is_not_null};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use fastcausal_stats::{KeyRef, Keyed, RowState, StateCodec, StatsError};
@@ -47,7 +48,7 @@ pub trait StateFunction: Debug + Send + Sync + 'static {
 
 /// Whether a type can be a key input (after the coercion of [`super::spec`]).
 pub fn is_key_type(t: &DataType) -> bool {
-    matches!(t, DataType::Float64 | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(t, DataType::Int64 | DataType::Float64 | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 /// One batch's inputs with rows that hold a NULL (or are filtered out) removed, values as
@@ -120,9 +121,13 @@ struct ColumnCodes<'a> {
     distinct: Vec<KeyRef<'a>>,
 }
 
+/// Keys spanning fewer integer values than this are coded through a direct table.
+const TABLE_SPAN: usize = 4096;
+
 impl<'a> ColumnCodes<'a> {
     fn new(label: &str, name: &str, array: &'a ArrayRef) -> Result<Self> {
         match array.data_type() {
+            DataType::Int64 => Ok(Self::integers(array.as_primitive::<Int64Type>().values())),
             DataType::Float64 => Ok(Self::numbers(array.as_primitive::<Float64Type>().values())),
             DataType::Utf8 => Ok(Self::texts(array.as_string::<i32>())),
             DataType::LargeUtf8 => Ok(Self::texts(array.as_string::<i64>())),
@@ -131,48 +136,70 @@ impl<'a> ColumnCodes<'a> {
         }
     }
 
-    /// Small integer keys (the usual 0/1 arm) take a direct table; others a hash map.
+    /// Integer keys (the usual 0/1 arm) within a small span take a direct table; others a map.
+    fn integers(xs: &'a [i64]) -> Self {
+        let (lo, hi) = xs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if (hi as i128 - lo as i128) < TABLE_SPAN as i128 {
+            let span = (hi - lo) as usize + 1;
+            if let Some(codes) = Self::tabled(xs, span, |x| Some((x - lo) as usize), |x| KeyRef::Number(x as f64)) {
+                return codes;
+            }
+        }
+        Self::hashed(xs, |x| x, |x| KeyRef::Number(x as f64))
+    }
+
+    /// Numbers that are small integer offsets from their minimum take a direct table; others
+    /// a map on their bits (with `-0.0` read as `0.0`).
     fn numbers(xs: &'a [f64]) -> Self {
         let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        if hi - lo < 4096.0
-            && let Some(codes) = Self::small_integers(xs, lo, (hi - lo) as usize + 1)
-        {
-            return codes;
+        let zero = |x: f64| if x == 0.0 { 0.0 } else { x };
+        if hi - lo < TABLE_SPAN as f64 {
+            let offset = |x: f64| {
+                let d = x - lo;
+                let k = d as usize;
+                (k as f64 == d).then_some(k)
+            };
+            if let Some(codes) = Self::tabled(xs, (hi - lo) as usize + 1, offset, |x| KeyRef::Number(zero(x))) {
+                return codes;
+            }
         }
+        Self::hashed(xs, |x| zero(x).to_bits(), |x| KeyRef::Number(zero(x)))
+    }
+
+    /// Codes through a table indexed by `slot(x) < span`, or `None` if some value has no slot.
+    fn tabled<T: Copy>(
+        xs: &[T],
+        span: usize,
+        slot: impl Fn(T) -> Option<usize>,
+        key: impl Fn(T) -> KeyRef<'a>,
+    ) -> Option<Self> {
         let mut codes = Vec::with_capacity(xs.len());
         let mut distinct = Vec::new();
-        let mut seen: HashMap<u64, u32> = HashMap::new();
+        let mut table = vec![u32::MAX; span];
         for &x in xs {
-            let x = if x == 0.0 { 0.0 } else { x };
-            let code = *seen.entry(x.to_bits()).or_insert_with(|| {
-                distinct.push(KeyRef::Number(x));
+            let s = &mut table[slot(x)?];
+            if *s == u32::MAX {
+                *s = distinct.len() as u32;
+                distinct.push(key(x));
+            }
+            codes.push(*s);
+        }
+        Some(ColumnCodes { codes, distinct })
+    }
+
+    /// Codes through a hash map on `id(x)`.
+    fn hashed<T: Copy, H: std::hash::Hash + Eq>(xs: &[T], id: impl Fn(T) -> H, key: impl Fn(T) -> KeyRef<'a>) -> Self {
+        let mut codes = Vec::with_capacity(xs.len());
+        let mut distinct = Vec::new();
+        let mut seen: HashMap<H, u32> = HashMap::new();
+        for &x in xs {
+            let code = *seen.entry(id(x)).or_insert_with(|| {
+                distinct.push(key(x));
                 distinct.len() as u32 - 1
             });
             codes.push(code);
         }
         ColumnCodes { codes, distinct }
-    }
-
-    /// Codes through a table indexed by `x − lo`, or `None` if some value is not an integer
-    /// offset from `lo` (then the hash map is used).
-    fn small_integers(xs: &'a [f64], lo: f64, span: usize) -> Option<Self> {
-        let mut codes = Vec::with_capacity(xs.len());
-        let mut distinct = Vec::new();
-        let mut slot = vec![u32::MAX; span];
-        for &x in xs {
-            let offset = x - lo;
-            let k = offset as usize;
-            if k as f64 != offset {
-                return None;
-            }
-            let s = &mut slot[k];
-            if *s == u32::MAX {
-                *s = distinct.len() as u32;
-                distinct.push(KeyRef::Number(if x == 0.0 { 0.0 } else { x }));
-            }
-            codes.push(*s);
-        }
-        Some(ColumnCodes { codes, distinct })
     }
 
     fn texts<A: ArrayAccessor<Item = &'a str>>(array: A) -> Self {
@@ -206,24 +233,32 @@ struct Scratch {
     /// Local index + 1 of each group touched by the current batch (0 = untouched).
     local: Vec<u32>,
     touched: Vec<usize>,
+    /// Per row: (local group, key code) as one number, before compaction.
     ids: Vec<u64>,
-    counts: Vec<u32>,
-    order: Vec<u32>,
-    gather: Vec<Vec<f64>>,
-    row: Vec<f64>,
+    /// Bucket + 1 of each id of a dense id range (0 = not seen yet).
+    slots: Vec<u32>,
 }
 
 impl Scratch {
     fn size(&self) -> usize {
-        (self.local.capacity() + self.counts.capacity() + self.order.capacity()) * 4
-            + self.ids.capacity() * 8
-            + self.touched.capacity() * 8
-            + self.gather.iter().map(|v| v.capacity() * 8).sum::<usize>()
+        (self.local.capacity() + self.slots.capacity()) * 4 + (self.ids.capacity() + self.touched.capacity()) * 8
     }
+}
+
+/// A batch's rows assigned to buckets — one bucket per (group, key) present — as dense codes.
+struct Buckets {
+    /// Bucket of each row.
+    codes: Vec<u32>,
+    /// Group and key code of each bucket.
+    cells: Vec<(usize, u64)>,
 }
 
 /// Folds one batch into `cells` (one keyed state per group). `groups` maps each input row to
 /// its group; `None` means every row belongs to group 0.
+///
+/// The rows are coded by bucket, each bucket's state is taken out of its cell, the states are
+/// updated together by [`RowState::update_coded`] (one pass over the batch for moments) and put
+/// back.
 fn fold_batch<F: StateFunction>(
     f: &F,
     cells: &mut [Keyed<F::State>],
@@ -240,16 +275,9 @@ fn fold_batch<F: StateFunction>(
     let label = f.label();
     let err = |e: StatsError| stats_error(label, e);
     let cols = batch.slices();
-    let group_of = |i: usize| -> usize {
-        match (groups, &batch.kept) {
-            (None, _) => 0,
-            (Some(g), None) => g[i],
-            (Some(g), Some(kept)) => g[kept[i] as usize],
-        }
-    };
 
     // Key codes, combined over key columns by mixed radix.
-    let key_codes = batch
+    let mut key_codes = batch
         .keys
         .iter()
         .zip(f.key_names())
@@ -261,25 +289,62 @@ fn fold_batch<F: StateFunction>(
             .checked_mul(c.distinct.len().max(1) as u64)
             .ok_or_else(|| DataFusionError::Execution(format!("{label}: too many distinct keys in one batch")))?;
     }
+    let distinct: Vec<Vec<KeyRef>> = key_codes.iter().map(|c| c.distinct.clone()).collect();
     let key_of = |code: u64| -> Vec<KeyRef<'_>> {
         let mut rest = code;
-        let mut key = vec![KeyRef::Number(0.0); key_codes.len()];
-        for (j, c) in key_codes.iter().enumerate().rev() {
-            let d = c.distinct.len() as u64;
-            key[j] = c.distinct[(rest % d) as usize];
-            rest /= d;
+        let mut key = vec![KeyRef::Number(0.0); distinct.len()];
+        for (j, d) in distinct.iter().enumerate().rev() {
+            let size = d.len() as u64;
+            key[j] = d[(rest % size) as usize];
+            rest /= size;
         }
         key
     };
 
-    // Fast path: one group, one key — fold the whole batch without copying it.
-    let single_key = key_codes.iter().all(|c| c.distinct.len() == 1);
-    if groups.is_none() && single_key {
-        let key = key_of(0);
-        return cells[0].entry(&key, || f.new_state()).update(&cols).map_err(err);
+    // Fast path: one group, one key — fold the whole batch in place.
+    if groups.is_none() && radix == 1 {
+        return cells[0].entry(&key_of(0), || f.new_state()).update(&cols).map_err(err);
     }
 
-    // Bucket id of each row: (local group, key code), compacted to 0..buckets.
+    let buckets = match (groups, key_codes.len()) {
+        // One key column and no groups: the key codes are the buckets.
+        (None, 1) => {
+            let codes = std::mem::take(&mut key_codes[0].codes);
+            Buckets { codes, cells: (0..radix).map(|k| (0, k)).collect() }
+        }
+        _ => bucket_rows(scratch, &key_codes, radix, groups, batch.kept.as_deref(), n),
+    };
+
+    // Take each bucket's state out of its cell, fold the batch into all of them, put them back.
+    let mut states: Vec<F::State> = buckets
+        .cells
+        .iter()
+        .map(|&(g, k)| std::mem::replace(cells[g].entry(&key_of(k), || f.new_state()), f.new_state()))
+        .collect();
+    let result = F::State::update_coded(&mut states, &buckets.codes, &cols).map_err(err);
+    for (&(g, k), state) in buckets.cells.iter().zip(states) {
+        *cells[g].entry(&key_of(k), || f.new_state()) = state;
+    }
+    result
+}
+
+/// Buckets rows by (group, key) when there are groups or several key columns.
+fn bucket_rows(
+    scratch: &mut Scratch,
+    key_codes: &[ColumnCodes],
+    radix: u64,
+    groups: Option<&[usize]>,
+    kept: Option<&[u32]>,
+    n: usize,
+) -> Buckets {
+    let group_of = |i: usize| -> usize {
+        match (groups, kept) {
+            (None, _) => 0,
+            (Some(g), None) => g[i],
+            (Some(g), Some(kept)) => g[kept[i] as usize],
+        }
+    };
+    // id = local group × radix + key code, with local groups numbered as first seen.
     scratch.touched.clear();
     if let Some(g) = groups {
         let total = g.iter().copied().max().map_or(0, |m| m + 1);
@@ -291,7 +356,7 @@ fn fold_batch<F: StateFunction>(
     scratch.ids.reserve(n);
     for i in 0..n {
         let mut key = 0u64;
-        for c in &key_codes {
+        for c in key_codes {
             key = key * c.distinct.len() as u64 + c.codes[i] as u64;
         }
         let local = if groups.is_some() {
@@ -307,98 +372,42 @@ fn fold_batch<F: StateFunction>(
         scratch.ids.push(local * radix + key);
     }
     let span = if groups.is_some() { scratch.touched.len() as u64 * radix } else { radix };
-    let result = if span <= 4 * n as u64 + 1024 {
-        fold_buckets(f, cells, scratch, &cols, span as usize, &group_of, &key_of, radix)
-    } else {
-        // Sparse ids (many groups × many keys): compact them through a map first.
-        let mut compact: HashMap<u64, u32> = HashMap::new();
-        let mut original = Vec::new();
-        for id in scratch.ids.iter_mut() {
-            let next = compact.len() as u32;
-            let c = *compact.entry(*id).or_insert_with(|| {
-                original.push(*id);
-                next
-            });
-            *id = c as u64;
-        }
-        let remap = |local_code: u64| original[local_code as usize];
-        let key_of_compact = |c: u64| key_of(remap(c) % radix);
-        fold_buckets(f, cells, scratch, &cols, original.len(), &group_of, &key_of_compact, u64::MAX)
+
+    // Compact the ids to buckets numbered as first seen: through a table when the id range is
+    // dense, else through a map (many groups × many keys).
+    let mut codes = Vec::with_capacity(n);
+    let mut cells = Vec::new();
+    let mut new_bucket = |i: usize, id: u64| {
+        cells.push((group_of(i), id % radix));
+        cells.len() as u32 - 1
     };
+    if span <= 4 * n as u64 + 1024 {
+        scratch.slots.clear();
+        scratch.slots.resize(span as usize, 0);
+        for (i, &id) in scratch.ids.iter().enumerate() {
+            let slot = &mut scratch.slots[id as usize];
+            if *slot == 0 {
+                *slot = new_bucket(i, id) + 1;
+            }
+            codes.push(*slot - 1);
+        }
+    } else {
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        for (i, &id) in scratch.ids.iter().enumerate() {
+            codes.push(*seen.entry(id).or_insert_with(|| new_bucket(i, id)));
+        }
+    }
     for &g in &scratch.touched {
         scratch.local[g] = 0;
     }
-    result
-}
-
-/// Counting sort of the rows by bucket id, then one dense update per bucket. `radix` recovers
-/// the key code from a bucket id (`u64::MAX` when `key_of` takes the id itself).
-#[allow(clippy::too_many_arguments)]
-fn fold_buckets<'k, F: StateFunction>(
-    f: &F,
-    cells: &mut [Keyed<F::State>],
-    scratch: &mut Scratch,
-    cols: &[&[f64]],
-    buckets: usize,
-    group_of: &dyn Fn(usize) -> usize,
-    key_of: &dyn Fn(u64) -> Vec<KeyRef<'k>>,
-    radix: u64,
-) -> Result<()> {
-    let label = f.label();
-    let n = scratch.ids.len();
-    let k = cols.len();
-    scratch.counts.clear();
-    scratch.counts.resize(buckets + 1, 0);
-    for &id in &scratch.ids {
-        scratch.counts[id as usize + 1] += 1;
-    }
-    for b in 0..buckets {
-        scratch.counts[b + 1] += scratch.counts[b];
-    }
-    scratch.order.clear();
-    scratch.order.resize(n, 0);
-    {
-        let mut next = scratch.counts.clone();
-        for (i, &id) in scratch.ids.iter().enumerate() {
-            scratch.order[next[id as usize] as usize] = i as u32;
-            next[id as usize] += 1;
-        }
-    }
-    scratch.gather.resize_with(k, Vec::new);
-    scratch.row.resize(k, 0.0);
-    for b in 0..buckets {
-        let (begin, end) = (scratch.counts[b] as usize, scratch.counts[b + 1] as usize);
-        if begin == end {
-            continue;
-        }
-        let rows = &scratch.order[begin..end];
-        let first = rows[0] as usize;
-        let id = b as u64;
-        let key = key_of(if radix == u64::MAX { id } else { id % radix });
-        let state = cells[group_of(first)].entry(&key, || f.new_state());
-        if rows.len() == n {
-            state.update(cols).map_err(|e| stats_error(label, e))?;
-        } else if rows.len() == 1 {
-            for j in 0..k {
-                scratch.row[j] = cols[j][first];
-            }
-            state.push(&scratch.row);
-        } else {
-            for j in 0..k {
-                let buf = &mut scratch.gather[j];
-                buf.clear();
-                buf.extend(rows.iter().map(|&i| cols[j][i as usize]));
-            }
-            let slices: Vec<&[f64]> = scratch.gather.iter().map(|v| v.as_slice()).collect();
-            state.update(&slices).map_err(|e| stats_error(label, e))?;
-        }
-    }
-    Ok(())
+    Buckets { codes, cells }
 }
 
 /// Decodes one `Binary` state column; NULL states are empty and skipped.
 fn decode_states<S: StateCodec>(label: &str, states: &[ArrayRef]) -> Result<Vec<Option<Keyed<S>>>> {
-    let Some(col) = states.first() else { return exec_err!("{label}: missing state column") };
+    let Some(col) = states.first() else {
+        return exec_err!("{label}: missing state column");
+    };
     let col: &BinaryArray = col.as_binary::<i32>();
     col.iter().map(|b| b.map(|b| Keyed::<S>::decode(b).map_err(|e| stats_error(label, e))).transpose()).collect()
 }
@@ -564,6 +573,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
 
 /// Row-wise access to a key column (used where rows are handled one by one).
 enum KeyColumn<'a> {
+    Integer(&'a Int64Array),
     Number(&'a Float64Array),
     Text(Box<dyn Fn(usize) -> &'a str + 'a>),
 }
@@ -571,6 +581,7 @@ enum KeyColumn<'a> {
 impl<'a> KeyColumn<'a> {
     fn new(label: &str, name: &str, array: &'a ArrayRef) -> Result<Self> {
         Ok(match array.data_type() {
+            DataType::Int64 => KeyColumn::Integer(array.as_primitive::<Int64Type>()),
             DataType::Float64 => KeyColumn::Number(array.as_primitive::<Float64Type>()),
             DataType::Utf8 => {
                 let a = array.as_string::<i32>();
@@ -594,6 +605,7 @@ impl<'a> KeyColumn<'a> {
 
     fn at(&self, i: usize) -> KeyRef<'a> {
         match self {
+            KeyColumn::Integer(a) => KeyRef::Number(a.value(i) as f64),
             KeyColumn::Number(a) => KeyRef::Number(a.value(i)),
             KeyColumn::Text(f) => KeyRef::Text(f(i)),
         }

@@ -71,7 +71,7 @@ impl<K: SpecFunction> SpecUdaf<K> {
             }
         }
         for (field, column) in fields[nkeys..].iter().zip(f.column_names()) {
-            if field.data_type() != &DataType::Float64 {
+            if !matches!(field.data_type(), DataType::Float64 | DataType::Int64) {
                 return plan_err!(
                     "{name}: column '{column}' has type {}, but a number is needed, e.g. CAST({column} AS DOUBLE) or ({column} = 'some value')",
                     field.data_type()
@@ -87,12 +87,15 @@ impl<K: SpecFunction> SpecUdaf<K> {
     }
 }
 
-/// Argument coercion: the spec becomes Utf8, numbers and booleans Float64, text stays text
-/// (dictionaries are unpacked); anything else is left for [`SpecUdaf::function`] to reject by
-/// name.
+/// Argument coercion: the spec becomes Utf8; integers that fit become Int64 (so an integer arm
+/// is coded without a cast to floating point), other numbers and booleans Float64; text stays
+/// text (dictionaries are unpacked); anything else is left for [`SpecUdaf::function`] to reject
+/// by name. Value columns are read as `f64` by the accumulators either way.
 fn coerce(t: &DataType) -> DataType {
+    use DataType::*;
     match t {
-        t if t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null) => DataType::Float64,
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 => Int64,
+        t if t.is_numeric() || matches!(t, Boolean | Null) => Float64,
         DataType::Dictionary(_, v) => coerce(v),
         other => other.clone(),
     }
