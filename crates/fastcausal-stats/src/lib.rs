@@ -26,6 +26,8 @@
 //!   rank test for one arm.
 //! * [`rank_tests`]: [`mann_whitney_u`] and [`ks_2samp`], the Mann–Whitney U and two-sample
 //!   Kolmogorov–Smirnov tests on two sorted arms, with scipy's p-values.
+//! * [`regression`]: linear models (OLS, WLS; classical and robust errors) from
+//!   [`regression::DesignMoments`].
 //! * [`state`]: [`RowState`], the contract of every state fed by rows of numbers.
 //!
 //! Errors are [`StatsError`] values that name what is wrong in words a data scientist knows.
@@ -42,6 +44,7 @@ pub mod moments;
 pub mod multiple_testing;
 pub mod power;
 pub mod rank_tests;
+pub mod regression;
 pub mod sorted_values;
 pub mod srm;
 pub mod state;

@@ -1,0 +1,410 @@
+//! The state of a linear model: weighted moments of the model's input columns up to order two
+//! (the normal equations and classical errors) and, on request, order four (heteroskedasticity-
+//! robust errors in one pass).
+//!
+//! A linear model's design row is a linear function of `u = (1, v₁ − c₁, …, v_m − c_m)`, where
+//! `v` are the input columns (raw regressors and the response) and `c` a centre. So is its
+//! residual once the coefficients are known. Everything a fit needs is therefore a moment of `u`:
+//!
+//! ```text
+//! second[a, b]       = Σ w u_a u_b                 X'WX, X'Wy, y'Wy and the residual sum of squares
+//! fourth[a, b, c, d] = Σ w² u_a u_b u_c u_d        Σ w² e² x xᵀ, the "meat" of HC0/HC1 errors
+//! ```
+//!
+//! Because `u₀ = 1`, these include all lower orders (`second[0, 0] = Σ w`). The centre is the
+//! (unweighted) mean of the rows seen, so the moments are central and sums of squares do not
+//! cancel; a batch is folded in about its own mean and states are combined by moving both to the
+//! combined mean — an exact linear map of `u` (`u' = A u` with `A = [[1, 0], [−δ, I]]`), applied to
+//! each order of moments.
+//!
+//! With weights (WLS), the weight column comes last among the inputs; every weight must be
+//! positive. `Σ ln w` is kept for the log-likelihood.
+
+use crate::codec::{Reader, StateCodec, Writer};
+use crate::error::{Result, StatsError};
+use crate::state::RowState;
+
+/// Moments of a linear model's inputs. See the [module documentation](self).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesignMoments {
+    /// Value columns (regressors' raw columns and the response), not counting the weight.
+    values: usize,
+    weighted: bool,
+    with_fourth: bool,
+    rows: u64,
+    log_weight: f64,
+    /// The centre `c`: the unweighted mean of the rows seen.
+    centre: Vec<f64>,
+    /// Packed `Σ w u_a u_b`, `a ≤ b`.
+    second: Vec<f64>,
+    /// Packed `Σ w² u_a u_b u_c u_d`, `a ≤ b ≤ c ≤ d` (empty unless kept).
+    fourth: Vec<f64>,
+}
+
+const TAG: u8 = 4;
+const VERSION: u8 = 1;
+
+fn choose(n: usize, k: usize) -> usize {
+    if k > n {
+        return 0;
+    }
+    (0..k).fold(1, |acc, i| acc * (n - i) / (i + 1))
+}
+
+/// Packed index of the multiset `a ≤ b`.
+fn pair(a: usize, b: usize) -> usize {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    b * (b + 1) / 2 + a
+}
+
+/// Packed index of the multiset `{a, b, c, d}` (any order): the combinatorial number system.
+fn quad(mut idx: [usize; 4]) -> usize {
+    idx.sort_unstable();
+    idx[0] + choose(idx[1] + 1, 2) + choose(idx[2] + 2, 3) + choose(idx[3] + 3, 4)
+}
+
+/// Sum of `x·y`, in four lanes.
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let n4 = x.len() / 4 * 4;
+    for (a, b) in x[..n4].chunks_exact(4).zip(y[..n4].chunks_exact(4)) {
+        for l in 0..4 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let tail: f64 = x[n4..].iter().zip(&y[n4..]).map(|(a, b)| a * b).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+impl DesignMoments {
+    /// The empty state over `values` value columns, with a weight column if `weighted`, keeping
+    /// fourth-order moments if `with_fourth`.
+    pub fn new(values: usize, weighted: bool, with_fourth: bool) -> Self {
+        let d = values + 1;
+        DesignMoments {
+            values,
+            weighted,
+            with_fourth,
+            rows: 0,
+            log_weight: 0.0,
+            centre: vec![0.0; values],
+            second: vec![0.0; d * (d + 1) / 2],
+            fourth: if with_fourth { vec![0.0; choose(d + 3, 4)] } else { Vec::new() },
+        }
+    }
+
+    /// Number of value columns.
+    pub fn values(&self) -> usize {
+        self.values
+    }
+
+    /// Whether the last input column is a weight.
+    pub fn weighted(&self) -> bool {
+        self.weighted
+    }
+
+    /// Whether fourth-order moments are kept.
+    pub fn has_fourth(&self) -> bool {
+        self.with_fourth
+    }
+
+    /// Rows seen.
+    pub fn count(&self) -> u64 {
+        self.rows
+    }
+
+    /// `Σ ln w` (0 without weights).
+    pub fn log_weight(&self) -> f64 {
+        self.log_weight
+    }
+
+    /// The centre `c` of `u = (1, v − c)`.
+    pub fn centre(&self) -> &[f64] {
+        &self.centre
+    }
+
+    /// `Σ w u_a u_b`.
+    pub fn second(&self, a: usize, b: usize) -> f64 {
+        self.second[pair(a, b)]
+    }
+
+    /// `Σ w² u_a u_b u_c u_d` (NaN when fourth moments are not kept).
+    pub fn fourth(&self, a: usize, b: usize, c: usize, d: usize) -> f64 {
+        if self.with_fourth { self.fourth[quad([a, b, c, d])] } else { f64::NAN }
+    }
+
+    /// Folds in a batch: one slice per value column, then the weights if weighted.
+    pub fn update(&mut self, columns: &[&[f64]]) -> Result<()> {
+        let inputs = self.values + usize::from(self.weighted);
+        if columns.len() != inputs {
+            return Err(StatsError::Shape(format!("{} columns given to a design state over {inputs}", columns.len())));
+        }
+        let n = columns.first().map_or(0, |c| c.len());
+        if columns.iter().any(|c| c.len() != n) {
+            return Err(StatsError::Shape("columns of different lengths".into()));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let weights = if self.weighted { Some(columns[self.values]) } else { None };
+        let mut log_weight = 0.0;
+        if let Some(w) = weights {
+            if let Some(&bad) = w.iter().find(|&&w| !(w > 0.0)) {
+                return Err(StatsError::InvalidOption {
+                    option: "weights".into(),
+                    message: format!("every weight must be positive, found {bad}; filter out rows with weight ≤ 0"),
+                });
+            }
+            log_weight = w.iter().map(|w| w.ln()).sum();
+        }
+        let nf = n as f64;
+        let centre: Vec<f64> = columns[..self.values].iter().map(|c| c.iter().sum::<f64>() / nf).collect();
+        // u₁.. as centred columns; u₀ = 1 is implicit.
+        let z: Vec<Vec<f64>> =
+            columns[..self.values].iter().zip(&centre).map(|(c, m)| c.iter().map(|x| x - m).collect()).collect();
+        let ones = vec![1.0; n];
+        let u = |a: usize| -> &[f64] { if a == 0 { &ones } else { &z[a - 1] } };
+        let w: &[f64] = weights.unwrap_or(&ones);
+        let d = self.values + 1;
+        let mut batch = DesignMoments {
+            rows: n as u64,
+            log_weight,
+            centre,
+            ..DesignMoments::new(self.values, self.weighted, self.with_fourth)
+        };
+        // Σ w u_a u_b: the weighted columns w·u_a dotted with u_b.
+        let weighted: Vec<Vec<f64>> = (0..d).map(|a| u(a).iter().zip(w).map(|(x, w)| x * w).collect()).collect();
+        for b in 0..d {
+            for a in 0..=b {
+                batch.second[pair(a, b)] = dot(&weighted[a], u(b));
+            }
+        }
+        if self.with_fourth {
+            // Σ w² u_a u_b u_c u_d = (w u_a u_b) · (w u_c u_d), over the products of pairs.
+            let mut products = vec![Vec::new(); d * (d + 1) / 2];
+            for b in 0..d {
+                for a in 0..=b {
+                    products[pair(a, b)] = weighted[a].iter().zip(u(b)).map(|(x, y)| x * y).collect::<Vec<f64>>();
+                }
+            }
+            for dd in 0..d {
+                for c in 0..=dd {
+                    for b in 0..=c {
+                        for a in 0..=b {
+                            batch.fourth[quad([a, b, c, dd])] = dot(&products[pair(a, b)], &products[pair(c, dd)]);
+                        }
+                    }
+                }
+            }
+        }
+        self.merge(&batch);
+        Ok(())
+    }
+
+    /// The moments about another centre: `u' = (1, v − new)`, i.e. `u' = u − δ u₀` with
+    /// `δ = new − centre`.
+    fn recentred(&self, new: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let delta: Vec<f64> = new.iter().zip(&self.centre).map(|(n, c)| n - c).collect();
+        let d = self.values + 1;
+        // Each index of u' expands into itself (coefficient 1) and, unless 0, into 0 (−δ).
+        let terms = |a: usize| -> Vec<(usize, f64)> {
+            if a == 0 { vec![(0, 1.0)] } else { vec![(a, 1.0), (0, -delta[a - 1])] }
+        };
+        let mut second = vec![0.0; self.second.len()];
+        for b in 0..d {
+            for a in 0..=b {
+                let mut s = 0.0;
+                for &(i, x) in &terms(a) {
+                    for &(j, y) in &terms(b) {
+                        s += x * y * self.second[pair(i, j)];
+                    }
+                }
+                second[pair(a, b)] = s;
+            }
+        }
+        let mut fourth = vec![0.0; self.fourth.len()];
+        if self.with_fourth {
+            for dd in 0..d {
+                for c in 0..=dd {
+                    for b in 0..=c {
+                        for a in 0..=b {
+                            let mut s = 0.0;
+                            for &(i, x) in &terms(a) {
+                                for &(j, y) in &terms(b) {
+                                    for &(k, z) in &terms(c) {
+                                        for &(l, t) in &terms(dd) {
+                                            s += x * y * z * t * self.fourth[quad([i, j, k, l])];
+                                        }
+                                    }
+                                }
+                            }
+                            fourth[quad([a, b, c, dd])] = s;
+                        }
+                    }
+                }
+            }
+        }
+        (second, fourth)
+    }
+
+    /// Combines another state of the same shape into this one.
+    pub fn merge(&mut self, other: &DesignMoments) {
+        debug_assert_eq!(
+            (self.values, self.weighted, self.with_fourth),
+            (other.values, other.weighted, other.with_fourth)
+        );
+        if other.rows == 0 {
+            return;
+        }
+        if self.rows == 0 {
+            self.clone_from(other);
+            return;
+        }
+        let (na, nb) = (self.rows as f64, other.rows as f64);
+        let centre: Vec<f64> =
+            self.centre.iter().zip(&other.centre).map(|(a, b)| a + (b - a) * nb / (na + nb)).collect();
+        let (sa, fa) = self.recentred(&centre);
+        let (sb, fb) = other.recentred(&centre);
+        self.second = sa.iter().zip(&sb).map(|(a, b)| a + b).collect();
+        self.fourth = fa.iter().zip(&fb).map(|(a, b)| a + b).collect();
+        self.centre = centre;
+        self.rows += other.rows;
+        self.log_weight += other.log_weight;
+    }
+}
+
+impl StateCodec for DesignMoments {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        w.header(TAG, VERSION);
+        w.u64(self.values as u64);
+        w.u8(u8::from(self.weighted));
+        w.u8(u8::from(self.with_fourth));
+        w.u64(self.rows);
+        w.f64s(&[self.log_weight]);
+        w.f64s(&self.centre);
+        w.f64s(&self.second);
+        w.f64s(&self.fourth);
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "design moments", TAG, VERSION)?;
+        let values = r.u64()? as usize;
+        if values > 1 << 10 {
+            return Err(StatsError::CorruptState(format!("design state claims {values} columns")));
+        }
+        let weighted = r.u8()? != 0;
+        let with_fourth = r.u8()? != 0;
+        let mut s = DesignMoments::new(values, weighted, with_fourth);
+        s.rows = r.u64()?;
+        s.log_weight = r.f64s(1)?[0];
+        s.centre = r.f64s(values)?;
+        s.second = r.f64s(s.second.len())?;
+        s.fourth = r.f64s(s.fourth.len())?;
+        r.finish()?;
+        Ok(s)
+    }
+}
+
+impl RowState for DesignMoments {
+    fn columns(&self) -> usize {
+        self.values + usize::from(self.weighted)
+    }
+    fn update(&mut self, columns: &[&[f64]]) -> Result<()> {
+        DesignMoments::update(self, columns)
+    }
+    fn push(&mut self, row: &[f64]) {
+        let columns: Vec<&[f64]> = row.iter().map(std::slice::from_ref).collect();
+        // A single row cannot be mis-shaped by the generic adapters; a non-positive weight is
+        // reported when the batch path meets it.
+        let _ = DesignMoments::update(self, &columns);
+    }
+    fn merge(&mut self, other: &Self) {
+        DesignMoments::merge(self, other)
+    }
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn heap_size(&self) -> usize {
+        (self.centre.capacity() + self.second.capacity() + self.fourth.capacity()) * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn packed_indices_are_a_bijection() {
+        let d = 5;
+        let mut seen = vec![false; choose(d + 3, 4)];
+        for l in 0..d {
+            for k in 0..=l {
+                for j in 0..=k {
+                    for i in 0..=j {
+                        let q = quad([l, i, k, j]);
+                        assert!(!seen[q]);
+                        seen[q] = true;
+                    }
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn hand_computed_moments() {
+        // v = 1, 2, 3 (centre 2), w = 1, 1, 2: Σw = 4, Σ w z = −1 + 0 + 2 = 1, Σ w z² = 1 + 0 + 2 = 3,
+        // Σ w² z⁴ = 1 + 0 + 4 = 5, Σ w² = 6.
+        let mut s = DesignMoments::new(1, true, true);
+        s.update(&[&[1.0, 2.0, 3.0], &[1.0, 1.0, 2.0]]).unwrap();
+        assert_eq!(s.centre(), &[2.0]);
+        assert_eq!((s.second(0, 0), s.second(0, 1), s.second(1, 1)), (4.0, 1.0, 3.0));
+        assert_eq!((s.fourth(0, 0, 0, 0), s.fourth(1, 1, 1, 1), s.fourth(0, 1, 1, 1)), (6.0, 5.0, 3.0));
+        assert!((s.log_weight() - 2f64.ln()).abs() < 1e-15);
+        let err = s.update(&[&[1.0], &[0.0]]).unwrap_err();
+        assert!(err.to_string().contains("every weight must be positive, found 0"), "{err}");
+    }
+
+    #[test]
+    fn codec_round_trip() {
+        let mut s = DesignMoments::new(2, false, true);
+        s.update(&[&[1.0, 2.0, 4.0], &[0.5, -1.0, 3.0]]).unwrap();
+        assert_eq!(DesignMoments::decode(&s.to_bytes()).unwrap(), s);
+        assert!(DesignMoments::decode(&s.to_bytes()[..10]).is_err());
+    }
+
+    proptest! {
+        /// merge(update(a), update(b)) == update(a ∪ b), fourth moments included.
+        #[test]
+        fn merge_equals_whole(
+            rows in prop::collection::vec((-1e3f64..1e3, -50f64..50.0, 0.01f64..5.0), 2..120),
+            split in 0usize..120,
+        ) {
+            let split = split % rows.len();
+            let cols = |r: &[(f64, f64, f64)]| -> [Vec<f64>; 3] {
+                [r.iter().map(|t| t.0).collect(), r.iter().map(|t| t.1).collect(), r.iter().map(|t| t.2).collect()]
+            };
+            let fold = |r: &[(f64, f64, f64)]| {
+                let [a, b, w] = cols(r);
+                let mut s = DesignMoments::new(2, true, true);
+                s.update(&[&a, &b, &w]).unwrap();
+                s
+            };
+            let mut parts = fold(&rows[..split]);
+            parts.merge(&fold(&rows[split..]));
+            let whole = fold(&rows);
+            prop_assert_eq!(parts.count(), whole.count());
+            let close = |u: f64, v: f64, scale: f64| (u - v).abs() <= 1e-9 * scale;
+            let scale2 = whole.second.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+            for (u, v) in parts.second.iter().zip(&whole.second) {
+                prop_assert!(close(*u, *v, scale2), "{} vs {}", u, v);
+            }
+            let scale4 = whole.fourth.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+            for (u, v) in parts.fourth.iter().zip(&whole.fourth) {
+                prop_assert!(close(*u, *v, scale4), "{} vs {}", u, v);
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Linear models from mergeable moments.
+//!
+//! * [`design_moments`]: [`DesignMoments`], the state — weighted central moments of a model's
+//!   input columns up to order two, and four when robust errors are wanted.
+//! * [`ols`]: [`ols::fit`], OLS/WLS with classical, HC0 and HC1 errors from one or more cells
+//!   of moments (a cell per level of the categorical terms).
+//! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
+
+pub mod design_moments;
+pub mod linalg;
+pub mod ols;
+
+pub use design_moments::DesignMoments;
+pub use ols::{Cell, Coefficient, CovType, LinearFit, LinearSpec, fit};

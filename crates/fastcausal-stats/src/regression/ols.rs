@@ -1,0 +1,365 @@
+//! Ordinary and weighted least squares from [`DesignMoments`], with classical and
+//! heteroskedasticity-robust (HC0, HC1) standard errors, as statsmodels' `OLS`/`WLS`.
+//!
+//! The data may be split into *cells* (one per level of the categorical terms): within a cell
+//! every design column and the response are linear in that cell's `u = (1, v − c)`, so a cell
+//! is its moments plus the matrix that maps `(1, v)` to the design row. Summing each cell's
+//! `H M H'` gives the normal equations; the residual of a row is `g·u` once the coefficients are
+//! known, so the residual sum of squares is `Σ g' M g` and the HC "meat" `Σ w² e² x x'` comes
+//! from the fourth moments — all from one pass over the data.
+//!
+//! With an intercept the fit is done on design columns centred at their weighted means (the
+//! normal equations then do not square the condition number caused by large means) and mapped
+//! back. Terms that are linear combinations of earlier terms are dropped and reported, as R
+//! does. Conventions follow statsmodels: `t` p-values and intervals with classical errors,
+//! normal ones with robust errors (statsmodels' `use_t=False` default), the F statistic as a
+//! Wald test on all slopes with robust errors, the log-likelihood of WLS with `½ Σ ln w`.
+
+use statrs::distribution::{ContinuousCDF, FisherSnedecor};
+
+use super::design_moments::DesignMoments;
+use super::linalg::{Factor, matmul, transpose};
+use crate::distributions::{StudentT, normal_isf, normal_sf};
+use crate::error::{Result, StatsError};
+
+/// The covariance estimator of the coefficients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CovType {
+    /// σ² (X'WX)⁻¹.
+    #[default]
+    Classical,
+    /// White's sandwich, (X'WX)⁻¹ Σ w² e² x x' (X'WX)⁻¹.
+    HC0,
+    /// HC0 × n / (n − k).
+    HC1,
+}
+
+impl CovType {
+    /// Whether fourth moments are needed.
+    pub fn needs_fourth(self) -> bool {
+        !matches!(self, CovType::Classical)
+    }
+
+    /// The name used by statsmodels (`nonrobust`, `HC0`, `HC1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CovType::Classical => "nonrobust",
+            CovType::HC0 => "HC0",
+            CovType::HC1 => "HC1",
+        }
+    }
+}
+
+/// One cell of the data: its moments and how its design rows and response derive from its
+/// inputs `(1, v₁, …, v_m)`.
+#[derive(Debug, Clone)]
+pub struct Cell<'a> {
+    pub moments: &'a DesignMoments,
+    /// One row per model term, each of length `1 + m`.
+    pub design: Vec<Vec<f64>>,
+    /// The response, of length `1 + m`.
+    pub response: Vec<f64>,
+}
+
+/// What to fit: term names (the intercept, if any, first) and the inference options.
+#[derive(Debug, Clone)]
+pub struct LinearSpec {
+    pub terms: Vec<String>,
+    pub intercept: bool,
+    pub cov: CovType,
+    pub alpha: f64,
+}
+
+/// One row of the coefficient table; `None` everywhere for a dropped (aliased) term.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coefficient {
+    pub term: String,
+    pub estimate: Option<f64>,
+    pub std_error: Option<f64>,
+    pub t_value: Option<f64>,
+    pub p_value: Option<f64>,
+    pub ci_lower: Option<f64>,
+    pub ci_upper: Option<f64>,
+}
+
+/// A fitted linear model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinearFit {
+    pub coefficients: Vec<Coefficient>,
+    pub n: u64,
+    pub df_model: f64,
+    pub df_resid: f64,
+    pub r_squared: f64,
+    pub adj_r_squared: f64,
+    pub f_statistic: Option<f64>,
+    pub f_p_value: Option<f64>,
+    pub residual_std_error: f64,
+    pub log_likelihood: f64,
+    pub aic: f64,
+    pub bic: f64,
+    /// Terms dropped as linear combinations of earlier terms.
+    pub dropped: Vec<String>,
+    pub cov_type: &'static str,
+    /// Covariance of the kept coefficients (row-major, in term order).
+    pub covariance: Vec<f64>,
+}
+
+/// A cell's design and response in its `u` basis, where `(1, v) = S u`, `S = [[1, 0], [c, I]]`.
+fn to_u_basis(row: &[f64], centre: &[f64]) -> Vec<f64> {
+    let mut out = row.to_vec();
+    out[0] += row[1..].iter().zip(centre).map(|(b, c)| b * c).sum::<f64>();
+    out
+}
+
+/// The full symmetric matrix `Σ w u u'` of a cell.
+fn second_matrix(m: &DesignMoments) -> Vec<f64> {
+    let d = m.values() + 1;
+    let mut out = vec![0.0; d * d];
+    for a in 0..d {
+        for b in 0..d {
+            out[a * d + b] = m.second(a, b);
+        }
+    }
+    out
+}
+
+/// `x' M y` for a d × d matrix `M`.
+fn quadratic(x: &[f64], m: &[f64], y: &[f64]) -> f64 {
+    let d = x.len();
+    (0..d).map(|a| x[a] * (0..d).map(|b| m[a * d + b] * y[b]).sum::<f64>()).sum()
+}
+
+/// Fits the model. Errors when there are no more rows than kept terms, or when the inputs do not
+/// fit together.
+pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
+    let k = spec.terms.len();
+    if k == 0 {
+        return Err(StatsError::InvalidOption { option: "formula".into(), message: "the model has no terms".into() });
+    }
+    for c in cells {
+        let d = c.moments.values() + 1;
+        if c.design.len() != k || c.design.iter().any(|r| r.len() != d) || c.response.len() != d {
+            return Err(StatsError::Shape(format!("a cell's design does not match {k} terms over {d} inputs")));
+        }
+        if spec.cov.needs_fourth() && !c.moments.has_fourth() {
+            return Err(StatsError::Shape("robust errors need fourth moments".into()));
+        }
+    }
+    let n: u64 = cells.iter().map(|c| c.moments.count()).sum();
+    let sum_w: f64 = cells.iter().map(|c| c.moments.second(0, 0)).sum();
+
+    // Each cell's design (θ basis: centred columns when there is an intercept) and response.
+    struct Prepared {
+        h: Vec<Vec<f64>>,
+        y: Vec<f64>,
+        m2: Vec<f64>,
+    }
+    let mut cells_u: Vec<(Vec<Vec<f64>>, Vec<f64>, Vec<f64>)> = cells
+        .iter()
+        .map(|c| {
+            let centre = c.moments.centre();
+            let design = c.design.iter().map(|r| to_u_basis(r, centre)).collect();
+            (design, to_u_basis(&c.response, centre), second_matrix(c.moments))
+        })
+        .collect();
+    // Weighted means of the design columns and the response (Σ w x = row · M[:, 0]).
+    let column_total = |row: &[f64], m2: &[f64]| -> f64 {
+        let d = row.len();
+        (0..d).map(|a| row[a] * m2[a * d]).sum::<f64>()
+    };
+    let mut means = vec![0.0; k];
+    let mut mean_y = 0.0;
+    if sum_w > 0.0 {
+        for (design, y, m2) in &cells_u {
+            for t in 0..k {
+                means[t] += column_total(&design[t], m2) / sum_w;
+            }
+            mean_y += column_total(y, m2) / sum_w;
+        }
+    }
+    if spec.intercept {
+        means[0] = 0.0;
+        for (design, _, _) in &mut cells_u {
+            for t in 1..k {
+                design[t][0] -= means[t];
+            }
+        }
+    } else {
+        means.iter_mut().for_each(|m| *m = 0.0);
+    }
+    let prepared: Vec<Prepared> = cells_u.into_iter().map(|(h, y, m2)| Prepared { h, y, m2 }).collect();
+
+    // Normal equations.
+    let mut gram = vec![0.0; k * k];
+    let mut gy = vec![0.0; k];
+    for p in &prepared {
+        for s in 0..k {
+            for t in 0..=s {
+                let v = quadratic(&p.h[s], &p.m2, &p.h[t]);
+                gram[s * k + t] += v;
+                if s != t {
+                    gram[t * k + s] += v;
+                }
+            }
+            gy[s] += quadratic(&p.h[s], &p.m2, &p.y);
+        }
+    }
+    let factor = Factor::new(&gram, k);
+    let kept = factor.kept.clone();
+    let rank = kept.len();
+    let theta = factor.solve(&kept.iter().map(|&t| gy[t]).collect::<Vec<_>>());
+    let df_resid = n as f64 - rank as f64;
+    if df_resid < 1.0 {
+        return Err(StatsError::TooFewRows { needed: rank as u64 + 1, found: n });
+    }
+
+    // Residual directions and sums of squares.
+    let residual: Vec<Vec<f64>> = prepared
+        .iter()
+        .map(|p| {
+            let mut g = p.y.clone();
+            for (q, &t) in kept.iter().enumerate() {
+                for (ga, ha) in g.iter_mut().zip(&p.h[t]) {
+                    *ga -= theta[q] * ha;
+                }
+            }
+            g
+        })
+        .collect();
+    let ssr = prepared.iter().zip(&residual).map(|(p, g)| quadratic(g, &p.m2, g)).sum::<f64>().max(0.0);
+    let k_const = usize::from(spec.intercept && kept.first() == Some(&0));
+    let tss: f64 = prepared
+        .iter()
+        .map(|p| {
+            let mut y = p.y.clone();
+            if k_const == 1 {
+                y[0] -= mean_y;
+            }
+            quadratic(&y, &p.m2, &y)
+        })
+        .sum();
+
+    // Covariance in the θ basis, then mapped to the reported coefficients.
+    let inverse = factor.inverse();
+    let cov_theta = match spec.cov {
+        CovType::Classical => inverse.iter().map(|v| v * ssr / df_resid).collect::<Vec<_>>(),
+        CovType::HC0 | CovType::HC1 => {
+            let mut meat = vec![0.0; rank * rank];
+            for ((p, g), c) in prepared.iter().zip(&residual).zip(cells) {
+                let t = contract_fourth(c.moments, g);
+                let d = g.len();
+                let h: Vec<f64> = kept.iter().flat_map(|&s| p.h[s].iter().copied()).collect();
+                let ht = matmul(&h, &t, rank, d, d);
+                let add = matmul(&ht, &transpose(&h, rank, d), rank, d, rank);
+                meat.iter_mut().zip(&add).for_each(|(m, a)| *m += a);
+            }
+            let mut cov = matmul(&matmul(&inverse, &meat, rank, rank, rank), &inverse, rank, rank, rank);
+            if spec.cov == CovType::HC1 {
+                cov.iter_mut().for_each(|v| *v *= n as f64 / df_resid);
+            }
+            cov
+        }
+    };
+    let mut map = vec![0.0; rank * rank];
+    for q in 0..rank {
+        map[q * rank + q] = 1.0;
+    }
+    if k_const == 1 {
+        for (q, &t) in kept.iter().enumerate().skip(1) {
+            map[q] = -means[t];
+        }
+    }
+    let estimates = matmul(&map, &theta, rank, rank, 1);
+    let covariance =
+        matmul(&matmul(&map, &cov_theta, rank, rank, rank), &transpose(&map, rank, rank), rank, rank, rank);
+
+    // Inference.
+    let robust = spec.cov != CovType::Classical;
+    let student = StudentT::new(df_resid)?;
+    let (tail, quantile): (Box<dyn Fn(f64) -> f64>, f64) = if robust {
+        (Box::new(|z: f64| 2.0 * normal_sf(z.abs())), normal_isf(spec.alpha / 2.0))
+    } else {
+        (Box::new(move |t: f64| 2.0 * student.sf(t.abs())), student.isf(spec.alpha / 2.0))
+    };
+    let mut coefficients: Vec<Coefficient> =
+        spec.terms.iter().map(|t| Coefficient { term: t.clone(), ..Default::default() }).collect();
+    for (q, &t) in kept.iter().enumerate() {
+        let est = estimates[q];
+        let se = covariance[q * rank + q].max(0.0).sqrt();
+        let c = &mut coefficients[t];
+        c.estimate = Some(est);
+        c.std_error = Some(se);
+        c.t_value = Some(est / se);
+        c.p_value = Some(tail(est / se));
+        c.ci_lower = Some(est - quantile * se);
+        c.ci_upper = Some(est + quantile * se);
+    }
+
+    let df_model = (rank - k_const) as f64;
+    let r_squared = 1.0 - ssr / tss;
+    let adj_r_squared = 1.0 - (n as f64 - k_const as f64) / df_resid * (1.0 - r_squared);
+    let f_statistic = if df_model == 0.0 {
+        None
+    } else if robust {
+        // Wald test of all slopes with the robust covariance.
+        let slopes: Vec<usize> = (k_const..rank).collect();
+        let s = slopes.len();
+        let sub: Vec<f64> = slopes
+            .iter()
+            .flat_map(|&i| slopes.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| covariance[i * rank + j])
+            .collect();
+        let f = Factor::new(&sub, s);
+        let b: Vec<f64> = slopes.iter().map(|&i| estimates[i]).collect();
+        (f.rank() == s).then(|| f.solve(&b).iter().zip(&b).map(|(x, y)| x * y).sum::<f64>() / df_model)
+    } else {
+        Some(((tss - ssr) / df_model) / (ssr / df_resid))
+    };
+    let f_p_value = match f_statistic {
+        Some(f) => Some(
+            FisherSnedecor::new(df_model, df_resid)
+                .map_err(|e| StatsError::Shape(format!("F distribution: {e}")))?
+                .sf(f),
+        ),
+        None => None,
+    };
+    let nf = n as f64;
+    let log_likelihood = -nf / 2.0 * ((2.0 * std::f64::consts::PI).ln() + (ssr / nf).ln() + 1.0)
+        + cells.iter().map(|c| c.moments.log_weight()).sum::<f64>() / 2.0;
+    Ok(LinearFit {
+        coefficients,
+        n,
+        df_model,
+        df_resid,
+        r_squared,
+        adj_r_squared,
+        f_statistic,
+        f_p_value,
+        residual_std_error: (ssr / df_resid).sqrt(),
+        log_likelihood,
+        aic: -2.0 * log_likelihood + 2.0 * rank as f64,
+        bic: -2.0 * log_likelihood + nf.ln() * rank as f64,
+        dropped: factor.dropped.iter().map(|&t| spec.terms[t].clone()).collect(),
+        cov_type: spec.cov.name(),
+        covariance,
+    })
+}
+
+/// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map.
+fn contract_fourth(m: &DesignMoments, g: &[f64]) -> Vec<f64> {
+    let d = g.len();
+    let mut t = vec![0.0; d * d];
+    for a in 0..d {
+        for b in 0..=a {
+            let mut s = 0.0;
+            for c in 0..d {
+                for e in 0..d {
+                    s += g[c] * g[e] * m.fourth(a, b, c, e);
+                }
+            }
+            t[a * d + b] = s;
+            t[b * d + a] = s;
+        }
+    }
+    t
+}
