@@ -43,6 +43,20 @@ TTEST_FIELDS = ['n0', 'n1', 'mean0', 'mean1', 'estimate', 'stderr', 't_statistic
 CUPED_COLUMNS = ['numerator', 'denominator', 'numerator_pre', 'denominator_pre', 'x1']
 
 TASKS = {
+    # Not a statistic: the floor under the ratio t-test — only reading and summing the three
+    # columns it uses. Whatever a statistic adds is the difference from this row.
+    'read floor: sum of the ratio test columns': {
+        'fastcausal': "SELECT sum(numerator) AS a, sum(denominator) AS b, sum(treatment) AS c FROM '{path}'",
+        'fields': ['a', 'b', 'c'],
+        'duckdb': """
+rows = duckdb.sql("SELECT sum(numerator), sum(denominator), sum(treatment) FROM read_parquet('{path}')").fetchall()
+result = [[float(v) for v in r] for r in rows]
+""",
+        'chdb': """
+rows = chdb.query("SELECT sum(numerator), sum(denominator), sum(treatment) FROM file('{path}', Parquet)", 'JSONCompact').data()
+result = [[float(v) for v in r] for r in json.loads(rows)['data']]
+""",
+    },
     'per-arm count, mean, variance': {
         'fastcausal': "SELECT treatment, count(*) AS n, avg(numerator) AS mean, var_samp(numerator) AS var "
                       "FROM '{path}' GROUP BY treatment ORDER BY treatment",
