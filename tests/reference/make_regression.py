@@ -15,6 +15,13 @@ For each fit it stores params, bse, tvalues, pvalues, conf_int (alpha 0.05), rsq
 rsquared_adj, fvalue, f_pvalue, llf, aic, bic, df_model, df_resid and sqrt(scale), under the
 term names statsmodels gives. Writes ``regression.json`` next to this script.
 
+It also writes ``sql_cases``: SQL calls of ``ols``/``wls`` on FCI's 10,000-row data
+(``test_data_small.csv``) with the statsmodels fit of each, in the case format of
+``reference.json`` (``select``, ``group_by``, ``rows`` of ``fields``), including GROUP BY,
+categorical terms, interactions, transforms and a collinear term (fitted without it by
+statsmodels and reported as dropped). FCI's published ``y ~ x1 + x2 + t_ob`` coefficients are
+asserted against statsmodels here.
+
 Run: ``python3 tests/reference/make_regression.py`` (needs numpy, pandas and statsmodels).
 """
 
@@ -67,6 +74,75 @@ def summary(res):
     }
 
 
+FCI_OLS = [11.511121, 1.719414, 2.052233, 1.394370]
+
+
+def sql_fields(res, cov, dropped=()):
+    """The fields of fastcausal's ols/wls struct for a statsmodels result; `dropped` terms are
+    inserted as all-NULL coefficient rows at their positions (name, index)."""
+    ci = res.conf_int(0.05)
+    rows = [{'term': t, 'estimate': res.params[t], 'std_error': res.bse[t], 't_value': res.tvalues[t],
+             'p_value': res.pvalues[t], 'ci_lower': ci.loc[t, 0], 'ci_upper': ci.loc[t, 1]}
+            for t in res.params.index]
+    for name, index in dropped:
+        rows.insert(index, {'term': name, 'estimate': None, 'std_error': None, 't_value': None,
+                            'p_value': None, 'ci_lower': None, 'ci_upper': None})
+    return {
+        'coefficients': rows,
+        'n': int(res.nobs),
+        'df_model': res.df_model,
+        'df_resid': res.df_resid,
+        'r_squared': res.rsquared,
+        'adj_r_squared': res.rsquared_adj,
+        'f_statistic': float(np.squeeze(res.fvalue)),
+        'f_p_value': float(np.squeeze(res.f_pvalue)),
+        'residual_std_error': float(np.sqrt(res.scale)),
+        'log_likelihood': res.llf,
+        'aic': res.aic,
+        'bic': res.bic,
+        'cov_type': cov,
+        'dropped': [name for name, _ in dropped],
+    }
+
+
+def sql_cases():
+    df = pd.read_csv(os.path.join(HERE, 'test_data_small.csv'))
+    cases = []
+
+    def fit(formula, cov, weights=None, data=df):
+        if weights is None:
+            return smf.ols(formula, data).fit(cov_type=cov)
+        return smf.wls(formula, data, weights=data[weights]).fit(cov_type=cov)
+
+    def add(name, select, formula, cov, weights=None, group_by=None, fit_formula=None, dropped=()):
+        if group_by is None:
+            rows = [{'fields': sql_fields(fit(fit_formula or formula, cov, weights), cov, dropped)}]
+        else:
+            rows = [{'group': str(g), 'fields': sql_fields(fit(fit_formula or formula, cov, weights, part), cov, dropped)}
+                    for g, part in sorted(df.groupby(group_by), key=lambda kv: kv[0])]
+        cases.append({'name': name, 'select': select, 'group_by': group_by, 'rows': rows})
+
+    base = 'y ~ x1 + x2 + t_ob'
+    res = fit(base, 'nonrobust')
+    assert np.allclose(res.params.values, FCI_OLS, atol=5e-7), res.params
+    add('ols classical', f"ols('{base}')", base, 'nonrobust')
+    add('ols HC0', f"ols('{base}', cov => 'HC0')", base, 'HC0')
+    add('ols HC1', f"ols('{base}', cov => 'HC1')", base, 'HC1')
+    add('wls classical', f"wls('{base}', weight)", base, 'nonrobust', weights='weight')
+    add('wls HC1', f"ols('{base}', weights => weight, cov => 'HC1')", base, 'HC1', weights='weight')
+    add('ols HC1 by x_cat1', f"ols('{base}', cov => 'HC1')", base, 'HC1', group_by='x_cat1')
+    rich = 'y ~ treatment + C(x_cat1) * x1 + x1:x2 + np.log(x3) + I(x4 ** 2 / 10)'
+    add('ols with categorical interactions and transforms', f"ols('{rich}', cov => 'HC1')", rich, 'HC1')
+    add('ols categorical without intercept', "ols('y ~ C(x_cat1) + x1 - 1')", 'y ~ C(x_cat1) + x1 - 1',
+        'nonrobust')
+    add('ols categorical by treatment', "ols('y ~ C(t_ob):x1 + x2')", 'y ~ C(t_ob):x1 + x2', 'nonrobust',
+        group_by='treatment')
+    add('ols collinear term dropped', "ols('y ~ x1 + x2 + I(x1 - 2 * x2) + x3', cov => 'HC1')",
+        'y ~ x1 + x2 + I(x1 - 2 * x2) + x3', 'HC1', fit_formula='y ~ x1 + x2 + x3',
+        dropped=[('I(x1 - 2 * x2)', 3)])
+    return cases
+
+
 def main():
     df = data()
     fits = []
@@ -84,6 +160,7 @@ def main():
         'generator': f'make_regression.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}',
         'data': {k: (list(df[k]) if k == 'g' else [float(v) for v in df[k]]) for k in df.columns},
         'fits': fits,
+        'sql_cases': sql_cases(),
     }
     with open(os.path.join(HERE, 'regression.json'), 'w') as f:
         json.dump(out, f, indent=1)

@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use fastcausal_stats::MetricExpr;
 
-use crate::functions::{deltamethod, mean_tests, rank_tests, srm};
+use crate::functions::{deltamethod, mean_tests, rank_tests, regression, srm};
 
 /// Names of the functions whose calls are rewritten (see the [module documentation](self)).
 pub const METRIC_FUNCTIONS: &[&str] = &[
@@ -38,6 +38,8 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "srm",
     "mann_whitney_utest",
     "ks_2samp",
+    "ols",
+    "wls",
 ];
 
 /// Rewrites every metric-function call in `statement` in place.
@@ -155,6 +157,7 @@ fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
         "deltamethod" => deltamethod::rewrite(call)?,
         "srm" => srm::rewrite(call)?,
         "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,
+        "ols" | "wls" => regression::rewrite(call)?,
         _ => mean_tests::rewrite(call)?,
     };
     let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(

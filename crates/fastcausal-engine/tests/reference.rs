@@ -222,8 +222,41 @@ fn compare_json(path: &str, got: &Value, want: &Value, failures: &mut Vec<String
 #[tokio::test]
 async fn experiment_tests_match_references() {
     let r = reference();
+    let failures = run_cases(r["tests"].as_array().expect("reference tests")).await;
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Every SQL case of `regression.json` (ols/wls: classical, HC0, HC1, weights, GROUP BY,
+/// categorical terms and interactions, transforms, a dropped collinear term) against
+/// statsmodels, on every engine configuration.
+#[tokio::test]
+async fn regressions_match_statsmodels() {
+    let text = std::fs::read_to_string(workspace().join("tests/reference/regression.json")).expect("regression.json");
+    let r: Value = serde_json::from_str(&text).expect("valid JSON");
+    let failures = run_cases(r["sql_cases"].as_array().expect("sql cases")).await;
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// FCI published `y ~ x1 + x2 + t_ob` on this data: 11.511121, 1.719414, 2.052233, 1.394370.
+#[tokio::test]
+async fn ols_reproduces_fci() {
+    let engine = Engine::in_memory();
+    let sql = format!(
+        "SELECT c.estimate FROM (SELECT unnest(r.coefficients) AS c FROM (SELECT ols('y ~ x1 + x2 + t_ob') AS r FROM '{}'))",
+        data_path()
+    );
+    let got = column_f64(&engine, &sql).await;
+    let published = [11.511121, 1.719414, 2.052233, 1.394370];
+    assert_eq!(got.len(), 4);
+    for (g, p) in got.iter().zip(published) {
+        assert!((g - p).abs() <= 5e-7, "{g} differs from FCI's {p}");
+    }
+}
+
+/// Runs reference cases (`select`, optional `where` and `group_by`, expected `rows`) on every
+/// engine configuration and lists the mismatches.
+async fn run_cases(cases: &[Value]) -> Vec<String> {
     let path = data_path();
-    let cases = r["tests"].as_array().expect("reference tests");
     let mut failures = Vec::new();
     for (engine_name, engine) in engines() {
         for case in cases {
@@ -303,5 +336,5 @@ async fn experiment_tests_match_references() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    failures
 }

@@ -20,6 +20,10 @@ pub enum StatsError {
     #[error("invalid metric expression at character {position}: {message}")]
     InvalidMetric { position: usize, message: String },
 
+    /// A model formula that does not parse.
+    #[error("invalid formula at character {position}: {message}")]
+    InvalidFormula { position: usize, message: String },
+
     /// A value that is NaN or infinite in a column the statistic uses.
     #[error("column '{column}' contains {value}; remove or replace such values (e.g. WHERE isfinite({column}))")]
     NonFinite { column: String, value: f64 },

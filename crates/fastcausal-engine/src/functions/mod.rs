@@ -6,6 +6,7 @@
 //!   multi-arm comparisons, ClickHouse-style shortcuts, and power (`mde`, `sample_size`).
 //! * [`srm`]: the sample-ratio-mismatch check.
 //! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
+//! * [`regression`]: linear models from formulas (`ols`, `wls`).
 //!
 //! Shared machinery: [`udaf`] (the one aggregate implementation), [`state_accumulator`] (the
 //! generic accumulators), [`spec`] (how options written in SQL reach the accumulator),
@@ -15,6 +16,7 @@ pub mod arms;
 pub mod deltamethod;
 pub mod mean_tests;
 pub mod rank_tests;
+pub mod regression;
 pub mod row;
 pub mod spec;
 pub mod srm;
@@ -28,5 +30,6 @@ pub fn aggregate_functions() -> Vec<AggregateUDF> {
     let mut all = vec![deltamethod::deltamethod_udaf(), srm::udaf()];
     all.extend(mean_tests::udafs());
     all.extend(rank_tests::udafs());
+    all.extend(regression::udafs());
     all
 }

@@ -28,7 +28,8 @@ impl Row {
         Row::default()
     }
 
-    fn push(mut self, name: &str, data_type: DataType, value: ScalarValue) -> Row {
+    /// A field of any type (`value` must be of `data_type`), e.g. a list of rows.
+    pub fn value(mut self, name: &str, data_type: DataType, value: ScalarValue) -> Row {
         self.fields.push(Field::new(name, data_type, true));
         self.values.push(value);
         self
@@ -40,23 +41,23 @@ impl Row {
     }
 
     pub fn opt_float(self, name: &str, v: Option<f64>) -> Row {
-        self.push(name, DataType::Float64, ScalarValue::Float64(v.filter(|x| !x.is_nan())))
+        self.value(name, DataType::Float64, ScalarValue::Float64(v.filter(|x| !x.is_nan())))
     }
 
     pub fn int(self, name: &str, v: u64) -> Row {
-        self.push(name, DataType::Int64, ScalarValue::Int64(Some(v as i64)))
+        self.value(name, DataType::Int64, ScalarValue::Int64(Some(v as i64)))
     }
 
     pub fn signed(self, name: &str, v: i64) -> Row {
-        self.push(name, DataType::Int64, ScalarValue::Int64(Some(v)))
+        self.value(name, DataType::Int64, ScalarValue::Int64(Some(v)))
     }
 
     pub fn text(self, name: &str, v: &str) -> Row {
-        self.push(name, DataType::Utf8, ScalarValue::Utf8(Some(v.to_owned())))
+        self.value(name, DataType::Utf8, ScalarValue::Utf8(Some(v.to_owned())))
     }
 
     pub fn opt_text(self, name: &str, v: Option<&str>) -> Row {
-        self.push(name, DataType::Utf8, ScalarValue::Utf8(v.map(str::to_owned)))
+        self.value(name, DataType::Utf8, ScalarValue::Utf8(v.map(str::to_owned)))
     }
 
     pub fn floats(self, name: &str, v: Option<&[f64]>) -> Row {
@@ -67,12 +68,12 @@ impl Row {
             }
             None => ScalarValue::new_null_list(DataType::Float64, true, 1),
         };
-        self.push(name, list_of(DataType::Float64), value)
+        self.value(name, list_of(DataType::Float64), value)
     }
 
     pub fn texts(self, name: &str, v: &[String]) -> Row {
         let items: Vec<ScalarValue> = v.iter().map(|x| ScalarValue::Utf8(Some(x.clone()))).collect();
-        self.push(
+        self.value(
             name,
             list_of(DataType::Utf8),
             ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8)),

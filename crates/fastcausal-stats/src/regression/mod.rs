@@ -4,11 +4,15 @@
 //!   input columns up to order two, and four when robust errors are wanted.
 //! * [`ols`]: [`ols::fit`], OLS/WLS with classical, HC0 and HC1 errors from one or more cells
 //!   of moments (a cell per level of the categorical terms).
+//! * [`formula`]: [`Formula`], R/patsy model formulas and the design (columns, codings) they
+//!   describe.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
+pub mod formula;
 pub mod linalg;
 pub mod ols;
 
 pub use design_moments::DesignMoments;
+pub use formula::{Design, DesignColumn, Formula};
 pub use ols::{Cell, Coefficient, CovType, LinearFit, LinearSpec, fit};

@@ -18,9 +18,11 @@
 use statrs::distribution::{ContinuousCDF, FisherSnedecor};
 
 use super::design_moments::DesignMoments;
+use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul, transpose};
 use crate::distributions::{StudentT, normal_isf, normal_sf};
 use crate::error::{Result, StatsError};
+use crate::keyed::{KeyValue, Keyed};
 
 /// The covariance estimator of the coefficients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -177,6 +179,7 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
             mean_y += column_total(y, m2) / sum_w;
         }
     }
+    let column_means = means.clone();
     if spec.intercept {
         means[0] = 0.0;
         for (design, _, _) in &mut cells_u {
@@ -184,7 +187,8 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
                 design[t][0] -= means[t];
             }
         }
-    } else {
+    }
+    if !spec.intercept {
         means.iter_mut().for_each(|m| *m = 0.0);
     }
     let prepared: Vec<Prepared> = cells_u.into_iter().map(|(h, y, m2)| Prepared { h, y, m2 }).collect();
@@ -227,7 +231,16 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
         })
         .collect();
     let ssr = prepared.iter().zip(&residual).map(|(p, g)| quadratic(g, &p.m2, g)).sum::<f64>().max(0.0);
-    let k_const = usize::from(spec.intercept && kept.first() == Some(&0));
+    // The model has a constant when it has a kept intercept term, or — as statsmodels checks —
+    // when the constant lies in the span of the columns (all levels of a categorical without an
+    // intercept): then 1 is fitted exactly by the columns, Σw − t'G⁻¹t = 0 with t = X'W1.
+    let explicit_const = spec.intercept && kept.first() == Some(&0);
+    let implicit_const = !explicit_const && sum_w > 0.0 && {
+        let totals: Vec<f64> = kept.iter().map(|&t| column_means[t] * sum_w).collect();
+        let fitted: f64 = factor.solve(&totals).iter().zip(&totals).map(|(a, b)| a * b).sum();
+        (sum_w - fitted).abs() <= 1e-9 * sum_w
+    };
+    let k_const = usize::from(explicit_const || implicit_const);
     let tss: f64 = prepared
         .iter()
         .map(|p| {
@@ -264,7 +277,7 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
     for q in 0..rank {
         map[q * rank + q] = 1.0;
     }
-    if k_const == 1 {
+    if explicit_const {
         for (q, &t) in kept.iter().enumerate().skip(1) {
             map[q] = -means[t];
         }
@@ -298,7 +311,8 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
     let df_model = (rank - k_const) as f64;
     let r_squared = 1.0 - ssr / tss;
     let adj_r_squared = 1.0 - (n as f64 - k_const as f64) / df_resid * (1.0 - r_squared);
-    let f_statistic = if df_model == 0.0 {
+    let f_statistic = if df_model == 0.0 || (robust && implicit_const) {
+        // statsmodels gives NaN for a robust F when the constant is implicit (its issue #2444).
         None
     } else if robust {
         // Wald test of all slopes with the robust covariance.
@@ -343,6 +357,70 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
         cov_type: spec.cov.name(),
         covariance,
     })
+}
+
+/// The value columns a formula's moment state is built over: the response, then each of
+/// [`Design::values`] (the weight, if any, follows them as the state's last input).
+pub fn value_count(design: &Design) -> usize {
+    1 + design.values.len()
+}
+
+/// Fits `formula` from one [`DesignMoments`] per combination of its categorical factors' levels
+/// (keyed in [`Design::keys`] order, over [`value_count`] values). Levels are sorted; the first
+/// is the reference of reduced codings.
+pub fn fit_formula(
+    formula: &Formula,
+    design: &Design,
+    cells: &Keyed<DesignMoments>,
+    cov: CovType,
+    alpha: f64,
+) -> Result<LinearFit> {
+    let nkeys = design.keys.len();
+    let mut levels: Vec<Vec<KeyValue>> = vec![Vec::new(); nkeys];
+    for (key, _) in cells.entries() {
+        if key.len() != nkeys {
+            return Err(StatsError::Shape(format!("a cell keyed by {} values for {nkeys} factors", key.len())));
+        }
+        for (l, v) in levels.iter_mut().zip(key) {
+            l.push(v.clone());
+        }
+    }
+    for l in &mut levels {
+        l.sort();
+        l.dedup();
+    }
+    let columns = design.columns(formula, &levels);
+    let d = value_count(design) + 1;
+    let unit = |i: usize| -> Vec<f64> {
+        let mut e = vec![0.0; d];
+        e[i] = 1.0;
+        e
+    };
+    let model_cells: Vec<Cell<'_>> = cells
+        .entries()
+        .iter()
+        .map(|(key, moments)| {
+            let at: Vec<usize> =
+                key.iter().zip(&levels).map(|(v, l)| l.binary_search(v).expect("levels hold every key")).collect();
+            let design = columns
+                .iter()
+                .map(|c| {
+                    if c.levels.iter().all(|&(k, level)| at[k] == level) {
+                        unit(c.value.map_or(0, |v| v + 2))
+                    } else {
+                        vec![0.0; d]
+                    }
+                })
+                .collect();
+            Cell { moments, design, response: unit(1) }
+        })
+        .collect();
+    let spec =
+        LinearSpec { terms: columns.into_iter().map(|c| c.name).collect(), intercept: formula.intercept, cov, alpha };
+    if model_cells.is_empty() {
+        return Err(StatsError::TooFewRows { needed: spec.terms.len() as u64 + 1, found: 0 });
+    }
+    fit(&model_cells, &spec)
 }
 
 /// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map.
