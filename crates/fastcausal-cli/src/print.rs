@@ -47,11 +47,15 @@ impl Printer {
 
     /// Writes one result (struct columns flattened).
     pub fn print(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), Failure> {
+        let original = schema;
         let flat: Vec<RecordBatch> =
             batches.iter().map(flatten_structs).collect::<Result<_, _>>().map_err(|e| Failure(e.to_string()))?;
         let schema = flattened_schema(schema);
         let bytes = match self.format {
-            OutputFormat::Table => render_table(&schema, &flat).into_bytes(),
+            OutputFormat::Table => match render_regressions(original, batches) {
+                Some(text) => text.into_bytes(),
+                None => render_table(&schema, &flat).into_bytes(),
+            },
             OutputFormat::Csv => {
                 let mut w = datafusion::arrow::csv::Writer::new(Vec::new());
                 for b in &flat {
@@ -141,6 +145,114 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> String {
         }
     }
     format!("{table}\n{rows} row{}\n", if rows == 1 { "" } else { "s" })
+}
+
+/// Whether a struct type is a regression result (`ols`, `wls`, …).
+fn is_regression(t: &DataType) -> bool {
+    match t {
+        DataType::Struct(fields) => {
+            ["coefficients", "residual_std_error", "cov_type"].iter().all(|n| fields.iter().any(|f| f.name() == n))
+        }
+        _ => false,
+    }
+}
+
+fn float_at(a: &dyn Array, i: usize) -> Option<f64> {
+    (!a.is_null(i)).then(|| a.as_primitive::<Float64Type>().value(i))
+}
+
+/// A p-value as R prints it: small ones as `<2e-16`.
+fn format_p(p: Option<f64>) -> String {
+    match p {
+        None => String::new(),
+        Some(p) if p < 2e-16 => "<2e-16".into(),
+        Some(p) if p < 1e-4 => format!("{p:.2e}"),
+        Some(p) => format!("{p:.4}"),
+    }
+}
+
+/// Results holding regressions, as R/statsmodels-style summaries (one per row; the row's other
+/// columns, such as GROUP BY keys, head each). `None` when no column is a regression.
+pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option<String> {
+    let index = schema.fields().iter().position(|f| is_regression(f.data_type()))?;
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = String::new();
+    for batch in batches {
+        let model = batch.column(index).as_struct();
+        let field = |name: &str| model.column_by_name(name).expect("regression field").as_ref();
+        for i in 0..batch.num_rows() {
+            let heading: Vec<String> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(j, f)| *j != index && !is_regression(f.data_type()))
+                .map(|(j, f)| {
+                    let c = batch.column(j);
+                    let v = ArrayFormatter::try_new(c.as_ref(), &options).map(|fmt| fmt.value(i).to_string());
+                    format!("{} = {}", f.name(), v.unwrap_or_default())
+                })
+                .collect();
+            if !heading.is_empty() {
+                out += &format!("── {} ──\n", heading.join(", "));
+            }
+            if model.is_null(i) {
+                out += "no rows\n\n";
+                continue;
+            }
+            let text = |name: &str| field(name).as_string::<i32>().value(i).to_owned();
+            let float = |name: &str| float_at(field(name), i);
+            let show = |x: Option<f64>| x.map(format_float).unwrap_or_else(|| "NULL".into());
+            let n = field("n").as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i);
+            out += &format!("{}    n = {n}, covariance: {}\n", text("formula"), text("cov_type"));
+            let rows = field("coefficients").as_list::<i32>().value(i);
+            let rows = rows.as_struct();
+            let mut table = Table::new();
+            table.load_style(comfy_table::presets::NOTHING);
+            table.set_header(["", "estimate", "std_error", "t_value", "p_value", "ci_lower", "ci_upper"]);
+            for r in 0..rows.len() {
+                let term = rows.column(0).as_string::<i32>().value(r).to_owned();
+                let mut cells = vec![Cell::new(term)];
+                for c in 1..7 {
+                    let v = float_at(rows.column(c).as_ref(), r);
+                    let t = if c == 4 { format_p(v) } else { v.map(format_float).unwrap_or_default() };
+                    cells.push(Cell::new(t).set_alignment(CellAlignment::Right));
+                }
+                table.add_row(cells);
+            }
+            out += &format!("{table}\n");
+            let dropped = field("dropped").as_list::<i32>().value(i);
+            if !dropped.is_empty() {
+                let names: Vec<&str> = dropped.as_string::<i32>().iter().flatten().collect();
+                out += &format!("Dropped as collinear with earlier terms: {}\n", names.join(", "));
+            }
+            out += &format!(
+                "Residual standard error: {} on {} degrees of freedom\n",
+                show(float("residual_std_error")),
+                show(float("df_resid"))
+            );
+            out += &format!(
+                "R-squared: {}, adjusted R-squared: {}\n",
+                show(float("r_squared")),
+                show(float("adj_r_squared"))
+            );
+            if let Some(f) = float("f_statistic") {
+                out += &format!(
+                    "F-statistic: {} on {} and {} DF, p-value: {}\n",
+                    format_float(f),
+                    show(float("df_model")),
+                    show(float("df_resid")),
+                    format_p(float("f_p_value"))
+                );
+            }
+            out += &format!(
+                "Log-likelihood: {}, AIC: {}, BIC: {}\n\n",
+                show(float("log_likelihood")),
+                show(float("aic")),
+                show(float("bic"))
+            );
+        }
+    }
+    Some(out)
 }
 
 /// Runs every statement, printing each query's result.

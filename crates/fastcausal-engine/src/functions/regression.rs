@@ -317,6 +317,9 @@ impl StateFunction for LinearFunction {
     fn column_names(&self) -> &[String] {
         &self.columns
     }
+    fn non_numeric_hint(&self, column: &str) -> String {
+        format!("write C({column}) in the formula to use it as a categorical factor")
+    }
     fn new_state(&self) -> DesignMoments {
         DesignMoments::new(value_count(&self.design), self.weighted, self.cov.needs_fourth())
     }

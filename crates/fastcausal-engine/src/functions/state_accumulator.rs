@@ -40,6 +40,10 @@ pub trait StateFunction: Debug + Send + Sync + 'static {
     fn column_names(&self) -> &[String];
     /// A fresh, empty state.
     fn new_state(&self) -> Self::State;
+    /// What to suggest when value column `column` is not numeric.
+    fn non_numeric_hint(&self, column: &str) -> String {
+        format!("e.g. CAST({column} AS DOUBLE) or ({column} = 'some value')")
+    }
     /// The type of [`StateFunction::finish`]'s values.
     fn data_type(&self) -> DataType;
     /// The SQL value of one group's keyed states (`&mut` so states can be sorted in place).

@@ -73,8 +73,9 @@ impl<K: SpecFunction> SpecUdaf<K> {
         for (field, column) in fields[nkeys..].iter().zip(f.column_names()) {
             if !matches!(field.data_type(), DataType::Float64 | DataType::Int64) {
                 return plan_err!(
-                    "{name}: column '{column}' has type {}, but a number is needed, e.g. CAST({column} AS DOUBLE) or ({column} = 'some value')",
-                    field.data_type()
+                    "{name}: column '{column}' has type {}, but a number is needed; {}",
+                    field.data_type(),
+                    f.non_numeric_hint(column)
                 );
             }
         }
