@@ -3,12 +3,13 @@
 
 Every measurement is one fresh process, as a user would run it: the `fastcausal` binary on the
 file, or a Python process that imports DuckDB or chdb (ClickHouse) and runs the same statistic
-(the peers compute moments, counts or ranks in SQL and finish in Python with scipy). Times are
+(the peers compute moments, counts or ranks in SQL and finish in Python with scipy), or, for
+regressions, numpy (normal equations) or statsmodels on the columns read with pyarrow. Times are
 wall-clock medians of several runs; for the peers the clock starts after `import` (their
 in-notebook cost), for fastcausal it covers the whole process. Peak memory is each process's
 maximum resident set.
 
-    pip install duckdb chdb pyarrow
+    pip install duckdb chdb pyarrow numpy scipy statsmodels
     python3 benchmarks/run.py                 # 1M and 10M rows, 5 runs each
     python3 benchmarks/run.py --rows 1000000 --runs 3
     python3 benchmarks/run.py --rows 10000000 --runs 1 --peers duckdb --tasks SRM 'Mann-Whitney U'
@@ -204,11 +205,57 @@ rows = json.loads(chdb.query("SELECT kolmogorovSmirnovTest('two-sided', 'asymp')
 result = [ks(*rows[0])]
 """,
     },
+    # Regression: OLS with 4 regressors and HC1 errors, and WLS. Compared: each coefficient's
+    # estimate and standard error. numpy reads the columns with pyarrow and solves the normal
+    # equations (HC1 from the residuals); statsmodels fits sm.OLS/WLS on the same arrays; the SQL
+    # engines sum X'X and X'y in one query, solve in numpy, and (HC1) sum e² x xᵀ in a second.
+    'OLS, 4 regressors, HC1': {
+        'fastcausal': "SELECT c['estimate'] AS estimate, c['std_error'] AS std_error FROM "
+                      "(SELECT unnest(ols('y ~ x1 + x2 + x3 + x4', cov => 'HC1')['coefficients']) AS c FROM '{path}')",
+        'fields': ['estimate', 'std_error'],
+        'numpy': """
+X, y, w = design_arrays('{path}', OLS_X, 'y')
+result = numpy_ls(X, y, None, 'HC1')
+""",
+        'statsmodels': """
+X, y, w = design_arrays('{path}', OLS_X, 'y')
+fit = sm.OLS(y, X).fit(cov_type='HC1')
+result = [[float(b), float(s)] for b, s in zip(fit.params, fit.bse)]
+""",
+        'duckdb': """
+result = sql_ls(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')", OLS_X, 'y', None, 'HC1')
+""",
+        'chdb': """
+result = sql_ls(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)", OLS_X, 'y', None, 'HC1')
+""",
+    },
+    'WLS, 4 regressors': {
+        'fastcausal': "SELECT c['estimate'] AS estimate, c['std_error'] AS std_error FROM "
+                      "(SELECT unnest(wls('y ~ x1 + x2 + x3 + x4', weight)['coefficients']) AS c FROM '{path}')",
+        'fields': ['estimate', 'std_error'],
+        'numpy': """
+X, y, w = design_arrays('{path}', OLS_X, 'y', 'weight')
+result = numpy_ls(X, y, w, 'classical')
+""",
+        'statsmodels': """
+X, y, w = design_arrays('{path}', OLS_X, 'y', 'weight')
+fit = sm.WLS(y, X, weights=w).fit()
+result = [[float(b), float(s)] for b, s in zip(fit.params, fit.bse)]
+""",
+        'duckdb': """
+result = sql_ls(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')", OLS_X, 'y', 'weight', 'classical')
+""",
+        'chdb': """
+result = sql_ls(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)", OLS_X, 'y', 'weight', 'classical')
+""",
+    },
 }
 
 PEER_PRELUDE = {
     'duckdb': "import duckdb\nduckdb.execute('SET enable_progress_bar = false')",
     'chdb': 'import chdb',
+    'numpy': 'import numpy as np\nimport pyarrow.parquet as pq',
+    'statsmodels': 'import numpy as np\nimport pyarrow.parquet as pq\nimport statsmodels.api as sm',
 }
 
 # Python the peers finish with (defined before the clock starts, like the imports).
@@ -225,6 +272,78 @@ import numpy as np
 from scipy import stats
 
 CUPED_COLUMNS = %r
+
+
+OLS_X = ['x1', 'x2', 'x3', 'x4']
+
+
+def design_arrays(path, xs, y, weight=None):
+    # The design (with an intercept), the response and the weights as float64 numpy arrays.
+    import pyarrow.parquet as pq
+    t = pq.read_table(path, columns=xs + [y] + ([weight] if weight else []))
+    n = t.num_rows
+    X = np.empty((n, len(xs) + 1))
+    X[:, 0] = 1.0
+    for j, c in enumerate(xs):
+        X[:, j + 1] = t.column(c).to_numpy()
+    return X, t.column(y).to_numpy(), (t.column(weight).to_numpy() if weight else None)
+
+
+def ls_errors(xtx, beta, n, meat, ssr, cov):
+    # Standard errors from X'WX, classical (σ² (X'WX)⁻¹) or HC1 (sandwich × n/(n − k)).
+    k = len(beta)
+    inv = np.linalg.inv(xtx)
+    if cov == 'HC1':
+        v = inv @ meat @ inv * n / (n - k)
+    else:
+        v = inv * ssr / (n - k)
+    return [[float(b), float(s)] for b, s in zip(beta, np.sqrt(np.diag(v)))]
+
+
+def numpy_ls(X, y, w, cov):
+    # Normal equations in numpy; HC1 from the residuals.
+    Xw = X if w is None else X * w[:, None]
+    xtx = X.T @ Xw
+    beta = np.linalg.solve(xtx, Xw.T @ y)
+    e = y - X @ beta
+    ssr = float(e @ e) if w is None else float((w * e) @ e)
+    meat = None
+    if cov == 'HC1':
+        Xe = X * e[:, None]
+        meat = Xe.T @ Xe
+    return ls_errors(xtx, beta, len(y), meat, ssr, cov)
+
+
+def sql_ls(query, source, xs, y, weight, cov):
+    # X'WX, X'Wy, y'Wy and n summed in one SQL query, solved in numpy; HC1's Σ e² x xᵀ in a second.
+    cols = ['1'] + xs
+    w = f'{weight} * ' if weight else ''
+    terms = [f'sum({w}{a} * {b})' for i, a in enumerate(cols) for b in cols[i:]]
+    terms += [f'sum({w}{a} * {y})' for a in cols] + [f'sum({w}{y} * {y})', 'count(*)']
+    row = [float(v) for v in query(f"SELECT {', '.join(terms)} FROM {source}")[0]]
+    k = len(cols)
+    xtx = np.zeros((k, k))
+    at = 0
+    for i in range(k):
+        for j in range(i, k):
+            xtx[i, j] = xtx[j, i] = row[at]
+            at += 1
+    xty = np.array(row[at:at + k])
+    yty, n = row[at + k], row[at + k + 1]
+    beta = np.linalg.solve(xtx, xty)
+    ssr = yty - 2 * beta @ xty + beta @ xtx @ beta
+    meat = None
+    if cov == 'HC1':
+        e = f"({y} - ({' + '.join(f'{float(b)!r} * {c}' for b, c in zip(beta, cols))}))"
+        mterms = [f'sum({e} * {e} * {a} * {b})' for i, a in enumerate(cols) for b in cols[i:]]
+        mrow = [float(v) for v in query(f"SELECT {', '.join(mterms)} FROM {source}")[0]]
+        meat = np.zeros((k, k))
+        at = 0
+        for i in range(k):
+            for j in range(i, k):
+                meat[i, j] = meat[j, i] = mrow[at]
+                at += 1
+    return ls_errors(xtx, beta, n, meat, ssr, cov)
 
 
 def welch(n0, n1, mean0, mean1, v0, v1):
@@ -446,7 +565,7 @@ def machine():
 
 def versions():
     v = {}
-    for mod in ('duckdb', 'chdb'):
+    for mod in ('duckdb', 'chdb', 'numpy', 'statsmodels'):
         try:
             m = __import__(mod)
             v[mod] = getattr(m, '__version__', '?')
@@ -483,7 +602,7 @@ def main():
             entry = {'task': task, 'rows': rows, 'engines': {}}
             sql = spec['fastcausal'].format(path=path)
             reference = None
-            for engine in ['fastcausal'] + peers:
+            for engine in ['fastcausal'] + [p for p in peers if p in spec]:
                 times, peaks = [], []
                 for _ in range(args.runs):
                     if engine == 'fastcausal':
@@ -501,9 +620,10 @@ def main():
                 }
                 print(f'{rows:>10} {task:<40} {engine:<10} {statistics.median(times):8.3f} s '
                       f'{max(peaks):8.0f} MiB{"" if agree else "  RESULTS DIFFER"}', flush=True)
-            best_peer = min((entry['engines'][p]['median_s'], p) for p in peers) if peers else (None, None)
+            ran = [p for p in peers if p in entry['engines']]
+            best_peer = min((entry['engines'][p]['median_s'], p) for p in ran) if ran else (None, None)
             entry['best_peer'] = best_peer[1]
-            entry['ratio_to_best_peer'] = (entry['engines']['fastcausal']['median_s'] / best_peer[0]) if peers else None
+            entry['ratio_to_best_peer'] = (entry['engines']['fastcausal']['median_s'] / best_peer[0]) if ran else None
             results.append(entry)
 
     os.makedirs(os.path.join(ROOT, 'benchmarks', 'results'), exist_ok=True)
@@ -526,7 +646,8 @@ def write_markdown(results, peers, ver, args):
         f'- Date: {time.strftime("%Y-%m-%d")}',
         f'- Method: median of {args.runs} fresh processes per engine; fastcausal timed as the whole '
         '`fastcausal sql` process on the Parquet file, peers from after `import` to the finished '
-        'statistic (moments, counts or ranks in SQL, finished in Python with scipy). Peak memory is '
+        'statistic (moments, counts or ranks in SQL, finished in Python with scipy; for regressions '
+        'numpy and statsmodels also read the columns with pyarrow and fit in memory). Peak memory is '
         'the process maximum RSS (for the peers including numpy and scipy where a task finishes with '
         'them). Results are checked to agree with fastcausal to 1e-9 relative.', '',
     ]
@@ -535,9 +656,10 @@ def write_markdown(results, peers, ver, args):
     for e in results:
         eng = e['engines']
         cells = [e['task'], f"{e['rows']:,}", f"{eng['fastcausal']['median_s']:.3f} s"]
-        cells += [f"{eng[p]['median_s']:.3f} s" + ('' if eng[p]['agrees_with_fastcausal'] else ' (differs!)') for p in peers]
+        cells += [(f"{eng[p]['median_s']:.3f} s" + ('' if eng[p]['agrees_with_fastcausal'] else ' (differs!)'))
+                  if p in eng else '—' for p in peers]
         cells.append(f"{e['ratio_to_best_peer']:.2f}× ({e['best_peer']})" if e['ratio_to_best_peer'] else '')
-        cells.append(' / '.join(f"{eng[k]['peak_mib']:.0f}" for k in ['fastcausal'] + peers))
+        cells.append(' / '.join(f"{eng[k]['peak_mib']:.0f}" if k in eng else '—' for k in ['fastcausal'] + peers))
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += ['', 'A ratio below 1 means fastcausal is faster than the fastest peer.', '']
     with open(os.path.join(ROOT, 'docs', 'benchmarks.md'), 'w') as f:

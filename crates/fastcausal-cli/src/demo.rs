@@ -62,7 +62,37 @@ FROM {table} GROUP BY treatment ORDER BY treatment;"
         ),
     )
     .await?;
-    ab_report(engine, table).await
+    ab_report(engine, table).await?;
+    regression_report(engine, table).await
+}
+
+/// Regression: the treatment effect adjusted for covariates beside the plain difference in
+/// means, and the full model's summary.
+async fn regression_report(engine: &Engine, table: &str) -> Result<(), Failure> {
+    section(
+        engine,
+        "Regression: adjusted treatment effect",
+        "The difference in mean y between arms, and the treatment coefficient of \
+         y ~ treatment + x1 + x2 + x3 with HC1 (heteroskedasticity-robust) errors: the same \
+         effect, estimated more precisely because the covariates explain part of y's variance.",
+        &format!(
+            "WITH plain AS (SELECT welch_ttest(y, treatment) AS t FROM {table}),
+     adjusted AS (SELECT ols('y ~ treatment + x1 + x2 + x3', cov => 'HC1')['coefficients'][2] AS c FROM {table})
+SELECT 'difference in means' AS analysis, t['estimate'] AS effect, t['stderr'] AS std_error,
+       t['ci_lower'] AS ci_lower, t['ci_upper'] AS ci_upper FROM plain
+UNION ALL
+SELECT 'regression-adjusted (HC1)', c['estimate'], c['std_error'], c['ci_lower'], c['ci_upper'] FROM adjusted;"
+        ),
+    )
+    .await?;
+    section(
+        engine,
+        "Regression: the model",
+        "The whole model, as R's summary() prints it: one pass over the data, one small moment \
+         state per level of C(x_cat1).",
+        &format!("SELECT ols('y ~ treatment + x1 + x2 + x3 + C(x_cat1)', cov => 'HC1') AS model FROM {table};"),
+    )
+    .await
 }
 
 /// The A/B report: is the split healthy, what is the effect (with and without CUPED), where is
