@@ -130,6 +130,17 @@ impl<'a, S> Arms<'a, S> {
     }
 }
 
+/// The `control => value` option of `function`, if given, as an arm value.
+pub fn control_arm(
+    function: &str,
+    control: Option<&serde_json::Value>,
+) -> datafusion::common::Result<Option<KeyValue>> {
+    control
+        .map(key_value)
+        .transpose()
+        .map_err(|m| datafusion::common::DataFusionError::Plan(format!("{function}: {m}")))
+}
+
 /// An arm value written in SQL (`control => 1`, `control => 'B'`), from its JSON form.
 pub fn key_value(v: &serde_json::Value) -> Result<KeyValue, String> {
     match v {

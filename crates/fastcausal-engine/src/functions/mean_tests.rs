@@ -29,7 +29,7 @@ use fastcausal_stats::power::{minimum_detectable_effect, sample_size_per_arm};
 use fastcausal_stats::{Alternative, CoMoments, KeyValue, Keyed, MetricExpr};
 use serde::{Deserialize, Serialize};
 
-use super::arms::{Arms, key_value};
+use super::arms::{Arms, control_arm};
 use super::row::{Row, null_of, rows_type, rows_value};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -347,12 +347,7 @@ impl MeanTestFunction {
             }
             _ => format!("{name}({})", metric.display_with(&spec.columns)),
         };
-        let control = spec
-            .control
-            .as_ref()
-            .map(key_value)
-            .transpose()
-            .map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
+        let control = control_arm(name, spec.control.as_ref())?;
         Ok(MeanTestFunction {
             kind,
             label,

@@ -19,14 +19,14 @@
 //! method`.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::AggregateUDF;
 use fastcausal_stats::{
     Alternative, KeyValue, Keyed, KolmogorovSmirnov, MannWhitney, SortedValues, ks_2samp, mann_whitney_u,
 };
 use serde::{Deserialize, Serialize};
 
-use super::arms::{Arms, key_value};
+use super::arms::{Arms, control_arm};
 use super::row::{Row, null_of};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -146,12 +146,7 @@ impl RankTestFunction {
             Some(a) => Alternative::parse(a).map_err(|e| stats_error(name, e))?,
             None => Alternative::TwoSided,
         };
-        let control = spec
-            .control
-            .as_ref()
-            .map(key_value)
-            .transpose()
-            .map_err(|m| DataFusionError::Plan(format!("{name}: {m}")))?;
+        let control = control_arm(name, spec.control.as_ref())?;
         if spec.column.is_empty() {
             return Err(plan_error(format!("{name}: a value column is needed")));
         }
