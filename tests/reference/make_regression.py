@@ -19,7 +19,9 @@ It also writes ``sql_cases``: SQL calls of ``ols``/``wls`` on FCI's 10,000-row d
 (``test_data_small.csv``) with the statsmodels fit of each, in the case format of
 ``reference.json`` (``select``, ``group_by``, ``rows`` of ``fields``), including GROUP BY,
 categorical terms, interactions, transforms and a collinear term (fitted without it by
-statsmodels and reported as dropped). FCI's published ``y ~ x1 + x2 + t_ob`` coefficients are
+statsmodels and reported as dropped), and one- and two-way cluster-robust errors (statsmodels'
+``cov_type='cluster'``), and ``did`` (the ``treatment:t_ob`` coefficient of
+``y ~ treatment * t_ob + covariates``). FCI's published ``y ~ x1 + x2 + t_ob`` coefficients are
 asserted against statsmodels here.
 
 Run: ``python3 tests/reference/make_regression.py`` (needs numpy, pandas and statsmodels).
@@ -109,16 +111,25 @@ def sql_cases():
     df = pd.read_csv(os.path.join(HERE, 'test_data_small.csv'))
     cases = []
 
-    def fit(formula, cov, weights=None, data=df):
-        if weights is None:
-            return smf.ols(formula, data).fit(cov_type=cov)
-        return smf.wls(formula, data, weights=data[weights]).fit(cov_type=cov)
+    # Cluster columns: x_cat1, treatment, and ~200 clusters from floor(x4 * 10) (the SQL side
+    # computes the same expression, exactly).
+    df['x4_bin'] = np.floor(df['x4'] * 10).astype(int)
 
-    def add(name, select, formula, cov, weights=None, group_by=None, fit_formula=None, dropped=()):
+    def fit(formula, cov, weights=None, data=df, cluster=None):
+        kwds = {}
+        if cluster is not None:
+            codes = [pd.factorize(data[c], sort=True)[0] for c in cluster]
+            kwds = {'cov_kwds': {'groups': codes[0] if len(codes) == 1 else np.column_stack(codes)}}
+        if weights is None:
+            return smf.ols(formula, data).fit(cov_type=cov, **kwds)
+        return smf.wls(formula, data, weights=data[weights]).fit(cov_type=cov, **kwds)
+
+    def add(name, select, formula, cov, weights=None, group_by=None, fit_formula=None, dropped=(), cluster=None):
         if group_by is None:
-            rows = [{'fields': sql_fields(fit(fit_formula or formula, cov, weights), cov, dropped)}]
+            rows = [{'fields': sql_fields(fit(fit_formula or formula, cov, weights, cluster=cluster), cov, dropped)}]
         else:
-            rows = [{'group': str(g), 'fields': sql_fields(fit(fit_formula or formula, cov, weights, part), cov, dropped)}
+            rows = [{'group': str(g),
+                     'fields': sql_fields(fit(fit_formula or formula, cov, weights, part, cluster), cov, dropped)}
                     for g, part in sorted(df.groupby(group_by), key=lambda kv: kv[0])]
         cases.append({'name': name, 'select': select, 'group_by': group_by, 'rows': rows})
 
@@ -140,6 +151,36 @@ def sql_cases():
     add('ols collinear term dropped', "ols('y ~ x1 + x2 + I(x1 - 2 * x2) + x3', cov => 'HC1')",
         'y ~ x1 + x2 + I(x1 - 2 * x2) + x3', 'HC1', fit_formula='y ~ x1 + x2 + x3',
         dropped=[('I(x1 - 2 * x2)', 3)])
+    add('ols clustered by x_cat1', f"ols('{base}', cluster => x_cat1)", base, 'cluster', cluster=['x_cat1'])
+    add('ols clustered by 200 bins', f"ols('{base}', cluster => CAST(floor(x4 * 10) AS INT))", base, 'cluster',
+        cluster=['x4_bin'])
+    add('ols two-way clustered', f"ols('{base}', cluster => (x_cat1, CAST(floor(x4 * 10) AS INT)))", base,
+        'cluster', cluster=['x_cat1', 'x4_bin'])
+    add('wls clustered', f"wls('{base}', weight, cluster => CAST(floor(x4 * 10) AS INT))", base, 'cluster',
+        weights='weight', cluster=['x4_bin'])
+    add('ols categorical clustered by group', "ols('y ~ C(x_cat1) + x1', cluster => CAST(floor(x4 * 10) AS INT))",
+        'y ~ C(x_cat1) + x1', 'cluster', group_by='treatment', cluster=['x4_bin'])
+    # Difference in differences: the treatment:t_ob coefficient of y ~ treatment * t_ob + covariates.
+    def did_fields(res, cov):
+        t = 'treatment:t_ob'
+        ci = res.conf_int(0.05)
+        return {'estimate': res.params[t], 'std_error': res.bse[t], 't_value': res.tvalues[t],
+                'p_value': res.pvalues[t], 'ci_lower': ci.loc[t, 0], 'ci_upper': ci.loc[t, 1], 'n': int(res.nobs),
+                'df_resid': res.df_resid, 'r_squared': res.rsquared, 'cov_type': cov}
+
+    def add_did(name, select, covariates, cov, cluster=None, group_by=None):
+        formula = 'y ~ treatment * t_ob' + ''.join(f' + {c}' for c in covariates)
+        if group_by is None:
+            rows = [{'fields': did_fields(fit(formula, cov, cluster=cluster), cov)}]
+        else:
+            rows = [{'group': str(g), 'fields': did_fields(fit(formula, cov, data=part, cluster=cluster), cov)}
+                    for g, part in sorted(df.groupby(group_by), key=lambda kv: kv[0])]
+        cases.append({'name': name, 'select': select, 'group_by': group_by, 'rows': rows})
+
+    add_did('did plain', 'did(y, treatment, t_ob)', [], 'nonrobust')
+    add_did('did with covariates, clustered', 'did(y, treatment, t_ob, x1, x2, cluster => CAST(floor(x4 * 10) AS INT))',
+            ['x1', 'x2'], 'cluster', cluster=['x4_bin'])
+    add_did('did HC1 by x_cat1', "did(y, treatment, t_ob, x1, cov => 'HC1')", ['x1'], 'HC1', group_by='x_cat1')
     return cases
 
 

@@ -40,6 +40,7 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "ks_2samp",
     "ols",
     "wls",
+    "did",
 ];
 
 /// Rewrites every metric-function call in `statement` in place.
@@ -157,7 +158,7 @@ fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
         "deltamethod" => deltamethod::rewrite(call)?,
         "srm" => srm::rewrite(call)?,
         "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,
-        "ols" | "wls" => regression::rewrite(call)?,
+        "ols" | "wls" | "did" => regression::rewrite(call)?,
         _ => mean_tests::rewrite(call)?,
     };
     let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(

@@ -97,7 +97,7 @@ fn linear_models_match_statsmodels() {
             r["terms"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
         let fourth = cov.needs_fourth();
         let all = |_: usize| true;
-        let spec = |intercept| LinearSpec { terms: terms.clone(), intercept, cov, alpha: 0.05 };
+        let spec = |intercept| LinearSpec { terms: terms.clone(), intercept, cov, alpha: 0.05, clusters: vec![] };
         let ours = match r["formula"].as_str().unwrap() {
             "y ~ x1 + x2 + x3" => {
                 let weighted = r["weights"].as_bool().unwrap();
@@ -148,7 +148,9 @@ fn aliased_terms_are_dropped_and_named() {
     let m = moments(&[&x1, &x2, &y], &|_| true, false, false);
     let terms = vec!["Intercept".to_owned(), "x1".to_owned(), "x2".to_owned()];
     let cell = Cell { moments: &m, design: vec![unit(4, 0), unit(4, 1), unit(4, 2)], response: unit(4, 3) };
-    let f = fit(&[cell], &LinearSpec { terms, intercept: true, cov: CovType::Classical, alpha: 0.05 }).unwrap();
+    let f =
+        fit(&[cell], &LinearSpec { terms, intercept: true, cov: CovType::Classical, alpha: 0.05, clusters: vec![] })
+            .unwrap();
     assert_eq!(f.dropped, vec!["x2".to_owned()]);
     assert_eq!(f.coefficients[2].estimate, None);
     // By hand: x̄ = 3, ȳ = 6, Sxy = 19, Sxx = 10 → slope 1.9, intercept 0.3.

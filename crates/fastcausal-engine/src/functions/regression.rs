@@ -1,11 +1,16 @@
-//! Linear regression in SQL: `ols` and `wls`.
+//! Linear regression in SQL: `ols`, `wls`, and `did` (difference-in-differences).
 //!
 //! ```sql
 //! SELECT ols('y ~ x1 + x2 + t_ob') FROM test_data;
 //! SELECT ols('y ~ treatment + x1 + C(x_cat1)', cov => 'HC1') FROM test_data;
 //! SELECT x_cat1, wls('y ~ x1 + np.log(x3)', weight) FROM test_data GROUP BY x_cat1;
 //! SELECT unnest(r.coefficients) FROM (SELECT ols('y ~ x1 * x2') AS r FROM test_data);
+//! SELECT did(y, treated, post, x1, cluster => user_id) FROM panel;
 //! ```
+//!
+//! `did(y, treated, post, covariates…)` is the OLS fit of `y ~ treated * post + covariates` and
+//! returns the `treated:post` coefficient — the difference-in-differences estimate — with its
+//! inference, under the same options.
 //!
 //! The formula (see [`fastcausal_stats::regression::formula`]) is parsed when the query is
 //! planned; the call becomes an aggregate over the categorical factors (as keys) and the numeric
@@ -14,7 +19,9 @@
 //! one pass, per group with `GROUP BY`. Rows with a NULL in any used column are skipped.
 //!
 //! Options: `weights => column` (the second argument of `wls`), `cov => 'classical' | 'HC0' |
-//! 'HC1'` (statsmodels' `nonrobust` is accepted for classical) and `alpha => 0.05`. The result
+//! 'HC1'` (statsmodels' `nonrobust` is accepted for classical), `cluster => column` or
+//! `cluster => (column, column)` for one- or two-way cluster-robust errors (the cluster becomes
+//! one more key, so each cluster keeps its own second moments), and `alpha => 0.05`. The result
 //! fields are documented in `docs/sql.md`: the coefficient rows (`term, estimate, std_error,
 //! t_value, p_value, ci_lower, ci_upper`; all NULL for a term dropped as collinear) and the model
 //! statistics as statsmodels reports them.
@@ -43,11 +50,12 @@ use crate::metric_sql::{Call, Rewritten, number_option, plan_error, string_optio
 pub enum LinearKind {
     Ols,
     Wls,
+    Did,
 }
 
 /// The registered (unbound) functions.
 pub fn udafs() -> Vec<AggregateUDF> {
-    vec![SpecUdaf::udaf(LinearKind::Ols), SpecUdaf::udaf(LinearKind::Wls)]
+    vec![SpecUdaf::udaf(LinearKind::Ols), SpecUdaf::udaf(LinearKind::Wls), SpecUdaf::udaf(LinearKind::Did)]
 }
 
 /// The options of one call, produced by the SQL rewrite.
@@ -59,19 +67,28 @@ pub struct LinearSpec {
     pub weights: Option<String>,
     pub cov: String,
     pub alpha: f64,
+    /// The cluster expressions as written (one or two), for cluster-robust errors.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// For formulas written by the rewrite (`did`): the SQL expression of each column `vN`.
+    #[serde(default)]
+    pub variables: Vec<String>,
 }
 
-const OPTIONS: [&str; 3] = ["weights", "cov", "alpha"];
+const OPTIONS: [&str; 4] = ["weights", "cov", "cluster", "alpha"];
 
 fn parse_cov(name: &str) -> std::result::Result<CovType, String> {
     match name.to_ascii_lowercase().as_str() {
         "classical" | "nonrobust" => Ok(CovType::Classical),
         "hc0" => Ok(CovType::HC0),
         "hc1" => Ok(CovType::HC1),
+        "cluster" => Ok(CovType::Cluster),
         "hc2" | "hc3" => Err(format!(
             "'{name}' needs each row's leverage, which takes a second pass over the data and is not available yet; use 'HC0' or 'HC1'"
         )),
-        other => Err(format!("unknown covariance type '{other}'; use 'classical', 'HC0' or 'HC1'")),
+        other => Err(format!(
+            "unknown covariance type '{other}'; use 'classical', 'HC0', 'HC1' or cluster => column for 'cluster'"
+        )),
     }
 }
 
@@ -91,10 +108,20 @@ fn formula_error(
     plan_error(format!("{function}: {e}{marker}"))
 }
 
+/// A formula's column as SQL: a quoted identifier, or for a formula written by the rewrite the
+/// expression it stands for.
+fn column_sql(c: &str, variables: &[String]) -> String {
+    match c.strip_prefix('v').and_then(|i| i.parse::<usize>().ok()).and_then(|i| variables.get(i)) {
+        Some(e) => format!("({e})"),
+        None => format!("\"{}\"", c.replace('"', "\"\"")),
+    }
+}
+
 /// SQL text of a numeric expression, columns read as DOUBLE (so `/` is true division).
-fn sql_text(e: &Expr) -> String {
+fn sql_text(e: &Expr, variables: &[String]) -> String {
+    let sql_text = |e: &Expr| sql_text(e, variables);
     match e {
-        Expr::Column(c) => format!("CAST(\"{}\" AS DOUBLE)", c.replace('"', "\"\"")),
+        Expr::Column(c) => format!("CAST({} AS DOUBLE)", column_sql(c, variables)),
         Expr::Number(n) => format!("CAST({n} AS DOUBLE)"),
         Expr::Negate(a) => format!("(-{})", sql_text(a)),
         Expr::Group(a) => format!("({})", sql_text(a)),
@@ -124,10 +151,10 @@ fn sql_text(e: &Expr) -> String {
 
 /// The SQL argument for a factor: a bare column stays a column (so its type is checked with a
 /// clear message), anything else is computed in DOUBLE.
-fn factor_sql(e: &Expr) -> String {
+fn factor_sql(e: &Expr, variables: &[String]) -> String {
     match e {
-        Expr::Column(c) => format!("\"{}\"", c.replace('"', "\"\"")),
-        other => sql_text(other),
+        Expr::Column(c) => column_sql(c, variables),
+        other => sql_text(other, variables),
     }
 }
 
@@ -140,11 +167,11 @@ fn parse_sql(function: &str, text: &str) -> Result<SqlExpr> {
 
 /// The SQL inputs of a formula: keys (categorical factors), then values (the response and each
 /// product of numeric factors).
-fn inputs(formula: &Formula, design: &Design) -> (Vec<String>, Vec<String>) {
-    let keys = design.keys.iter().map(|&f| factor_sql(&formula.factors[f].expr)).collect();
-    let mut values = vec![factor_sql(&formula.response.expr)];
+fn inputs(formula: &Formula, design: &Design, variables: &[String]) -> (Vec<String>, Vec<String>) {
+    let keys = design.keys.iter().map(|&f| factor_sql(&formula.factors[f].expr, variables)).collect();
+    let mut values = vec![factor_sql(&formula.response.expr, variables)];
     for product in &design.values {
-        let parts: Vec<String> = product.iter().map(|&f| factor_sql(&formula.factors[f].expr)).collect();
+        let parts: Vec<String> = product.iter().map(|&f| factor_sql(&formula.factors[f].expr, variables)).collect();
         values.push(if parts.len() == 1 {
             parts[0].clone()
         } else {
@@ -156,17 +183,37 @@ fn inputs(formula: &Formula, design: &Design) -> (Vec<String>, Vec<String>) {
 
 /// The SQL rewrite of an `ols`/`wls` call: `ols('<spec>', keys…, values…[, weight])`.
 pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
-    let kind = if call.name == "wls" { LinearKind::Wls } else { LinearKind::Ols };
+    let kind = match call.name.as_str() {
+        "wls" => LinearKind::Wls,
+        "did" => LinearKind::Did,
+        _ => LinearKind::Ols,
+    };
     let name = call.name.clone();
     let example = kind.example();
-    let f = call.required(0, "a formula such as 'y ~ x1 + x2'", example)?;
-    let formula_text = string_option(&name, "formula", &f)?;
+    let mut variables = Vec::new();
+    let formula_text = if kind == LinearKind::Did {
+        // did(y, treated, post, covariates…): y ~ treated * post + covariates, over placeholders.
+        let y = call.required(0, "the outcome", example)?;
+        let treated = call.required(1, "the treated-group indicator", example)?;
+        let post = call.required(2, "the post-period indicator", example)?;
+        variables = vec![y.to_string(), treated.to_string(), post.to_string()];
+        let mut i = 3;
+        while let Ok(c) = call.required(i, "", example) {
+            variables.push(c.to_string());
+            i += 1;
+        }
+        let covariates: String = (3..variables.len()).map(|i| format!(" + v{i}")).collect();
+        format!("v0 ~ v1 * v2{covariates}")
+    } else {
+        let f = call.required(0, "a formula such as 'y ~ x1 + x2'", example)?;
+        string_option(&name, "formula", &f)?
+    };
     let weights = match kind {
         LinearKind::Wls => Some(
             call.option(&["weights"], Some(1))?
                 .ok_or_else(|| plan_error(format!("wls needs the weights as argument 2, e.g. {example}")))?,
         ),
-        LinearKind::Ols => call.option(&["weights"], None)?,
+        _ => call.option(&["weights"], None)?,
     };
     let cov = match call.option(&["cov", "cov_type"], None)? {
         Some(e) => string_option(&name, "cov", &e)?,
@@ -176,15 +223,35 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         Some(e) => number_option(&name, "alpha", &e)?,
         None => 0.05,
     };
-    if call.option(&["cluster", "groups"], None)?.is_some() {
-        return Err(plan_error(format!("{name}: cluster-robust errors (cluster =>) are not available yet")));
-    }
+    let clusters = match call.option(&["cluster", "groups"], None)? {
+        None => Vec::new(),
+        Some(SqlExpr::Tuple(items)) if (1..=2).contains(&items.len()) => items,
+        Some(SqlExpr::Tuple(items)) => {
+            return Err(plan_error(format!(
+                "{name}: cluster => takes one column or two in parentheses, found {}",
+                items.len()
+            )));
+        }
+        Some(SqlExpr::Nested(inner)) => vec![*inner],
+        Some(e) => vec![e],
+    };
     call.finish(&OPTIONS)?;
-    let spec = LinearSpec { formula: formula_text, weights: weights.as_ref().map(|w| w.to_string()), cov, alpha };
+    let spec = LinearSpec {
+        formula: formula_text,
+        weights: weights.as_ref().map(|w| w.to_string()),
+        cov,
+        alpha,
+        clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        variables,
+    };
     let function = LinearFunction::new(kind, spec.clone())?;
-    let (keys, values) = inputs(&function.formula, &function.design);
+    let (keys, values) = inputs(&function.formula, &function.design, &spec.variables);
     let mut args = Vec::new();
-    for text in keys.iter().chain(&values) {
+    for text in &keys {
+        args.push(parse_sql(&name, text)?);
+    }
+    args.extend(clusters);
+    for text in &values {
         args.push(parse_sql(&name, text)?);
     }
     args.extend(weights);
@@ -196,6 +263,7 @@ impl LinearKind {
         match self {
             LinearKind::Ols => "ols('y ~ x1 + x2', cov => 'HC1')",
             LinearKind::Wls => "wls('y ~ x1 + x2', weight)",
+            LinearKind::Did => "did(y, treated, post, x1, cluster => user_id)",
         }
     }
 }
@@ -206,11 +274,15 @@ impl SpecFunction for LinearKind {
         match self {
             LinearKind::Ols => "ols",
             LinearKind::Wls => "wls",
+            LinearKind::Did => "did",
         }
     }
     fn return_type(&self) -> DataType {
         let fit = LinearFit { coefficients: vec![Coefficient::default()], ..LinearFit::default() };
-        linear_row(&fit, "").expect("the default row builds").data_type()
+        match self {
+            LinearKind::Did => did_row(&fit, &Coefficient::default()).data_type(),
+            _ => linear_row(&fit, "").expect("the default row builds").data_type(),
+        }
     }
     fn build(&self, spec: &str) -> Result<LinearFunction> {
         LinearFunction::new(*self, read_spec(self.name(), spec)?)
@@ -233,6 +305,7 @@ pub struct LinearFunction {
     weighted: bool,
     cov: CovType,
     alpha: f64,
+    clusterings: usize,
 }
 
 impl LinearFunction {
@@ -240,27 +313,59 @@ impl LinearFunction {
         let name = kind.name();
         let formula = Formula::parse(&spec.formula).map_err(|e| formula_error(name, &spec.formula, e))?;
         let design = formula.design();
-        let cov = parse_cov(&spec.cov).map_err(|m| plan_error(format!("{name}: cov: {m}")))?;
+        let mut cov = parse_cov(&spec.cov).map_err(|m| plan_error(format!("{name}: cov: {m}")))?;
+        match (cov, spec.clusters.is_empty()) {
+            (CovType::Classical, false) => cov = CovType::Cluster,
+            (CovType::Cluster, false) => {}
+            (CovType::Cluster, true) => {
+                return Err(plan_error(format!(
+                    "{name}: cov => 'cluster' needs the clusters, e.g. cluster => user_id or cluster => (firm, year)"
+                )));
+            }
+            (other, false) => {
+                return Err(plan_error(format!(
+                    "{name}: cluster => gives cluster-robust errors; it cannot be combined with cov => '{}'",
+                    other.name()
+                )));
+            }
+            _ => {}
+        }
         if !(spec.alpha > 0.0 && spec.alpha < 1.0) {
             return Err(plan_error(format!("{name}: alpha must be between 0 and 1, found {}", spec.alpha)));
         }
-        let keys = design.keys.iter().map(|&f| formula.factors[f].code.clone()).collect();
-        let mut columns = vec![formula.response.code.clone()];
+        // Names in messages: factor codes, or for a rewritten formula the expressions.
+        let shown = |code: &str| -> String {
+            code.strip_prefix('v')
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| spec.variables.get(i))
+                .cloned()
+                .unwrap_or_else(|| code.to_owned())
+        };
+        let mut keys: Vec<String> = design.keys.iter().map(|&f| shown(&formula.factors[f].code)).collect();
+        keys.extend(spec.clusters.iter().cloned());
+        let mut columns = vec![shown(&formula.response.code)];
         columns.extend(
             design
                 .values
                 .iter()
-                .map(|p| p.iter().map(|&f| formula.factors[f].code.clone()).collect::<Vec<_>>().join(":")),
+                .map(|p| p.iter().map(|&f| shown(&formula.factors[f].code)).collect::<Vec<_>>().join(":")),
         );
         if let Some(w) = &spec.weights {
             columns.push(w.clone());
         }
         Ok(LinearFunction {
             kind,
-            label: match &spec.weights {
-                Some(w) => format!("{name}('{}', weights => {w})", spec.formula),
-                None => format!("{name}('{}')", spec.formula),
-            },
+            label: format!(
+                "{name}({}{}{})",
+                if kind == LinearKind::Did { spec.variables.join(", ") } else { format!("'{}'", spec.formula) },
+                spec.weights.as_ref().map(|w| format!(", weights => {w}")).unwrap_or_default(),
+                match spec.clusters.as_slice() {
+                    [] => String::new(),
+                    [c] => format!(", cluster => {c}"),
+                    cs => format!(", cluster => ({})", cs.join(", ")),
+                }
+            ),
+            clusterings: spec.clusters.len(),
             formula_text: spec.formula,
             formula,
             design,
@@ -306,6 +411,20 @@ fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
         .floats("covariance", Some(&fit.covariance)))
 }
 
+fn did_row(fit: &LinearFit, effect: &Coefficient) -> Row {
+    Row::new()
+        .opt_float("estimate", effect.estimate)
+        .opt_float("std_error", effect.std_error)
+        .opt_float("t_value", effect.t_value)
+        .opt_float("p_value", effect.p_value)
+        .opt_float("ci_lower", effect.ci_lower)
+        .opt_float("ci_upper", effect.ci_upper)
+        .int("n", fit.n)
+        .float("df_resid", fit.df_resid)
+        .float("r_squared", fit.r_squared)
+        .text("cov_type", fit.cov_type)
+}
+
 impl StateFunction for LinearFunction {
     type State = DesignMoments;
     fn label(&self) -> &str {
@@ -330,8 +449,20 @@ impl StateFunction for LinearFunction {
         if cells.rows() == 0 {
             return null_of(&self.data_type());
         }
-        let fit = fit_formula(&self.formula, &self.design, cells, self.cov, self.alpha)
+        let fit = fit_formula(&self.formula, &self.design, cells, self.cov, self.alpha, self.clusterings)
             .map_err(|e| stats_error(&self.label, e))?;
-        linear_row(&fit, &self.formula_text)?.into_scalar()
+        match self.kind {
+            LinearKind::Did => {
+                let effect = fit.coefficients.iter().find(|c| c.term == "v1:v2").cloned().unwrap_or_default();
+                if effect.estimate.is_none() {
+                    return Err(plan_error(format!(
+                        "{}: treated × post is collinear with the other terms (does every combination of treated and post occur?)",
+                        self.label
+                    )));
+                }
+                did_row(&fit, &effect).into_scalar()
+            }
+            _ => linear_row(&fit, &self.formula_text)?.into_scalar(),
+        }
     }
 }

@@ -329,6 +329,13 @@ fn fold_batch<F: StateFunction>(
     for (&(g, k), state) in buckets.cells.iter().zip(states) {
         *cells[g].entry(&key_of(k), || f.new_state()) = state;
     }
+    let mut last = usize::MAX;
+    for &(g, _) in &buckets.cells {
+        if g != last {
+            cells[g].tidy();
+            last = g;
+        }
+    }
     result
 }
 
@@ -450,6 +457,7 @@ impl<F: StateFunction> Accumulator for StateAccumulator<F> {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.cell[0].flush();
         self.function.finish(&mut self.cell[0])
     }
 
@@ -506,7 +514,13 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let mut cells = emit_to.take_needed(&mut self.cells);
-        let values = cells.iter_mut().map(|c| self.function.finish(c)).collect::<Result<Vec<_>>>()?;
+        let values = cells
+            .iter_mut()
+            .map(|c| {
+                c.flush();
+                self.function.finish(c)
+            })
+            .collect::<Result<Vec<_>>>()?;
         if values.is_empty() {
             return Ok(datafusion::arrow::array::new_empty_array(&self.function.data_type()));
         }

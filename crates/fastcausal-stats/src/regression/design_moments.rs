@@ -217,22 +217,23 @@ impl DesignMoments {
         // Blocks of rows small enough that every product of a block stays in the L1/L2 cache:
         // u (centred columns, u₀ = 1), w·u, and for fourth moments the pair products w·u_a·u_b.
         let pairs = d * (d + 1) / 2;
-        let mut u = vec![0.0; d * BLOCK];
-        let mut wu = vec![0.0; d * BLOCK];
-        let mut products = if self.with_fourth { vec![0.0; pairs * BLOCK] } else { Vec::new() };
+        let block = BLOCK.min(n);
+        let mut u = vec![0.0; d * block];
+        let mut wu = vec![0.0; d * block];
+        let mut products = if self.with_fourth { vec![0.0; pairs * block] } else { Vec::new() };
         let mut start = 0;
         while start < n {
-            let len = BLOCK.min(n - start);
+            let len = block.min(n - start);
             let rows = start..start + len;
             u[..len].fill(1.0);
             for a in 1..d {
                 let (column, c) = (&columns[a - 1][rows.clone()], batch.centre[a - 1]);
-                for (x, v) in u[a * BLOCK..a * BLOCK + len].iter_mut().zip(column) {
+                for (x, v) in u[a * block..a * block + len].iter_mut().zip(column) {
                     *x = v - c;
                 }
             }
             for a in 0..d {
-                let (ua, wa) = (&u[a * BLOCK..a * BLOCK + len], &mut wu[a * BLOCK..a * BLOCK + len]);
+                let (ua, wa) = (&u[a * block..a * block + len], &mut wu[a * block..a * block + len]);
                 match weights {
                     Some(w) => wa.iter_mut().zip(ua).zip(&w[rows.clone()]).for_each(|((o, x), w)| *o = x * w),
                     None => wa.copy_from_slice(ua),
@@ -241,10 +242,10 @@ impl DesignMoments {
             // Σ w u_a u_b: the weighted columns w·u_a dotted with u_b.
             for b in 0..d {
                 for a in 0..=b {
-                    let (x, y) = (&wu[a * BLOCK..a * BLOCK + len], &u[b * BLOCK..b * BLOCK + len]);
+                    let (x, y) = (&wu[a * block..a * block + len], &u[b * block..b * block + len]);
                     batch.second[pair(a, b)] += dot(x, y);
                     if self.with_fourth {
-                        let p = pair(a, b) * BLOCK;
+                        let p = pair(a, b) * block;
                         products[p..p + len].iter_mut().zip(x.iter().zip(y)).for_each(|(o, (x, y))| *o = x * y);
                     }
                 }
@@ -253,11 +254,11 @@ impl DesignMoments {
                 // Σ w² u_a u_b u_c u_d = (w u_a u_b) · (w u_c u_d), over the products of pairs.
                 for dd in 0..d {
                     for c in 0..=dd {
-                        let q = pair(c, dd) * BLOCK;
+                        let q = pair(c, dd) * block;
                         let right = &products[q..q + len];
                         for b in 0..=c {
                             for a in 0..=b {
-                                let p = pair(a, b) * BLOCK;
+                                let p = pair(a, b) * block;
                                 batch.fourth[quad([a, b, c, dd])] += dot(&products[p..p + len], right);
                             }
                         }
@@ -395,6 +396,52 @@ impl RowState for DesignMoments {
         // reported when the batch path meets it.
         let _ = DesignMoments::update(self, &columns);
     }
+    /// Many states with few rows each (a regression's clusters): each row is added to its
+    /// state's second moments directly, about the state's centre (its first row's values when
+    /// the state is new). Few states, or fourth moments: the default, blocked per state.
+    fn update_coded(states: &mut [Self], codes: &[u32], columns: &[&[f64]]) -> Result<()> {
+        if states.is_empty() || codes.len() >= 32 * states.len() || states.iter().any(|s| s.with_fourth) {
+            return crate::state::fold_sorted(states, codes, columns);
+        }
+        crate::state::check_coded(states.len(), codes, columns)?;
+        let (values, weighted) = (states[0].values, states[0].weighted);
+        if columns.len() != values + usize::from(weighted) {
+            return Err(StatsError::Shape(format!("{} columns given to a design state over {values}", columns.len())));
+        }
+        let weights = if weighted { Some(columns[values]) } else { None };
+        if let Some(&bad) = weights.and_then(|w| w.iter().find(|&&w| !(w > 0.0))) {
+            return Err(StatsError::InvalidOption {
+                option: "weights".into(),
+                message: format!("every weight must be positive, found {bad}; filter out rows with weight ≤ 0"),
+            });
+        }
+        let d = values + 1;
+        let mut u = vec![1.0; d];
+        for (i, &code) in codes.iter().enumerate() {
+            let s = &mut states[code as usize];
+            if s.rows == 0 {
+                for (c, column) in s.centre.iter_mut().zip(columns) {
+                    *c = column[i];
+                }
+            }
+            for a in 1..d {
+                u[a] = columns[a - 1][i] - s.centre[a - 1];
+            }
+            let w = weights.map_or(1.0, |w| w[i]);
+            for b in 0..d {
+                let wb = w * u[b];
+                let row = &mut s.second[b * (b + 1) / 2..b * (b + 1) / 2 + b + 1];
+                for (x, ua) in row.iter_mut().zip(&u) {
+                    *x += wb * ua;
+                }
+            }
+            s.rows += 1;
+            if weighted {
+                s.log_weight += w.ln();
+            }
+        }
+        Ok(())
+    }
     fn merge(&mut self, other: &Self) {
         DesignMoments::merge(self, other)
     }
@@ -410,6 +457,37 @@ impl RowState for DesignMoments {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn coded_rows_fold_like_whole_columns() {
+        // 3 states over 60 rows (the row-by-row path), weighted, against each state's rows folded
+        // at once.
+        let x: Vec<f64> = (0..60).map(|i| (i as f64 * 0.3).sin() * 5.0 + 100.0).collect();
+        let y: Vec<f64> = (0..60).map(|i| (i as f64 * 0.11).cos()).collect();
+        let w: Vec<f64> = (0..60).map(|i| 0.5 + (i % 4) as f64).collect();
+        let codes: Vec<u32> = (0..60).map(|i| (i * 7 % 3) as u32).collect();
+        let mut coded = vec![DesignMoments::new(2, true, false); 3];
+        for chunk in (0..60).collect::<Vec<usize>>().chunks(20) {
+            let pick = |c: &[f64]| chunk.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+            let (cx, cy, cw) = (pick(&x), pick(&y), pick(&w));
+            let cc: Vec<u32> = chunk.iter().map(|&i| codes[i]).collect();
+            DesignMoments::update_coded(&mut coded, &cc, &[&cx, &cy, &cw]).unwrap();
+        }
+        for (k, state) in coded.iter().enumerate() {
+            let rows: Vec<usize> = (0..60).filter(|&i| codes[i] == k as u32).collect();
+            let pick = |c: &[f64]| rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+            let mut whole = DesignMoments::new(2, true, false);
+            whole.update(&[&pick(&x), &pick(&y), &pick(&w)]).unwrap();
+
+            // The centres differ (first row vs mean); compare the moments about a common point.
+            let (p, q) = (state.recentred(&[100.0, 0.0]).0, whole.recentred(&[100.0, 0.0]).0);
+            for (a, b) in p.iter().zip(&q) {
+                assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "state {k}: {p:?} vs {q:?}");
+            }
+            assert_eq!(state.count(), rows.len() as u64);
+            assert!((state.log_weight() - whole.log_weight()).abs() < 1e-12);
+        }
+    }
 
     #[test]
     fn sum_of_logs_equals_the_plain_sum() {

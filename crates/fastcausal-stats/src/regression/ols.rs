@@ -1,12 +1,15 @@
-//! Ordinary and weighted least squares from [`DesignMoments`], with classical and
-//! heteroskedasticity-robust (HC0, HC1) standard errors, as statsmodels' `OLS`/`WLS`.
+//! Ordinary and weighted least squares from [`DesignMoments`], with classical,
+//! heteroskedasticity-robust (HC0, HC1) and one- or two-way cluster-robust standard errors, as
+//! statsmodels' `OLS`/`WLS`.
 //!
 //! The data may be split into *cells* (one per level of the categorical terms): within a cell
 //! every design column and the response are linear in that cell's `u = (1, v − c)`, so a cell
 //! is its moments plus the matrix that maps `(1, v)` to the design row. Summing each cell's
 //! `H M H'` gives the normal equations; the residual of a row is `g·u` once the coefficients are
 //! known, so the residual sum of squares is `Σ g' M g` and the HC "meat" `Σ w² e² x x'` comes
-//! from the fourth moments — all from one pass over the data.
+//! from the fourth moments — all from one pass over the data. For cluster-robust errors the cells
+//! are split further, by cluster: a cell's score `Σ w x e = H M g` needs only its second moments,
+//! and the meat is `Σ_c s_c s_cᵀ` over the clusters' summed scores.
 //!
 //! With an intercept the fit is done on design columns centred at their weighted means (the
 //! normal equations then do not square the condition number caused by large means) and mapped
@@ -34,12 +37,16 @@ pub enum CovType {
     HC0,
     /// HC0 × n / (n − k).
     HC1,
+    /// Cluster-robust (CRV1): `G/(G − 1) · (n − 1)/(n − k)` × the sandwich with the meat
+    /// `Σ_c s_c s_cᵀ` of per-cluster score sums; two-way as `V₁ + V₂ − V₁₂` (Cameron, Gelbach
+    /// and Miller), each with its own correction. Clusters are given by [`LinearSpec::clusters`].
+    Cluster,
 }
 
 impl CovType {
     /// Whether fourth moments are needed.
     pub fn needs_fourth(self) -> bool {
-        !matches!(self, CovType::Classical)
+        matches!(self, CovType::HC0 | CovType::HC1)
     }
 
     /// The name used by statsmodels (`nonrobust`, `HC0`, `HC1`).
@@ -48,6 +55,7 @@ impl CovType {
             CovType::Classical => "nonrobust",
             CovType::HC0 => "HC0",
             CovType::HC1 => "HC1",
+            CovType::Cluster => "cluster",
         }
     }
 }
@@ -70,6 +78,9 @@ pub struct LinearSpec {
     pub intercept: bool,
     pub cov: CovType,
     pub alpha: f64,
+    /// For [`CovType::Cluster`]: one or two clusterings, each the cluster (numbered densely from
+    /// 0) of every cell.
+    pub clusters: Vec<Vec<u32>>,
 }
 
 /// One row of the coefficient table; `None` everywhere for a dropped (aliased) term.
@@ -147,6 +158,27 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
             return Err(StatsError::Shape("robust errors need fourth moments".into()));
         }
     }
+    // Clusters: one or two clusterings of the cells, each with at least two clusters.
+    let cluster_groups = match spec.cov {
+        CovType::Cluster => {
+            if spec.clusters.is_empty()
+                || spec.clusters.len() > 2
+                || spec.clusters.iter().any(|c| c.len() != cells.len())
+            {
+                return Err(StatsError::Shape("cluster-robust errors need one or two clusterings of the cells".into()));
+            }
+            let groups: Vec<usize> =
+                spec.clusters.iter().map(|c| c.iter().max().map_or(0, |&m| m as usize + 1)).collect();
+            if let Some(&g) = groups.iter().find(|&&g| g < 2) {
+                return Err(StatsError::InvalidOption {
+                    option: "cluster".into(),
+                    message: format!("cluster-robust errors need at least 2 clusters, but found {g}"),
+                });
+            }
+            groups.into_iter().min()
+        }
+        _ => None,
+    };
     let n: u64 = cells.iter().map(|c| c.moments.count()).sum();
     let sum_w: f64 = cells.iter().map(|c| c.moments.second(0, 0)).sum();
 
@@ -272,6 +304,40 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
             }
             cov
         }
+        CovType::Cluster => {
+            // Each cell's score H M g, summed per cluster.
+            let scores: Vec<Vec<f64>> = prepared
+                .iter()
+                .zip(&residual)
+                .map(|(p, g)| {
+                    let d = g.len();
+                    let mg: Vec<f64> = (0..d).map(|a| (0..d).map(|b| p.m2[a * d + b] * g[b]).sum()).collect();
+                    kept.iter().map(|&t| p.h[t].iter().zip(&mg).map(|(h, m)| h * m).sum()).collect()
+                })
+                .collect();
+            let mut cov = vec![0.0; rank * rank];
+            for (ids, sign) in clusterings(&spec.clusters) {
+                let groups = ids.iter().max().map_or(0, |&m| m as usize + 1);
+                let mut sums = vec![0.0; groups * rank];
+                for (s, &id) in scores.iter().zip(&ids) {
+                    let at = id as usize * rank;
+                    sums[at..at + rank].iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                }
+                let mut meat = vec![0.0; rank * rank];
+                for s in sums.chunks_exact(rank) {
+                    for a in 0..rank {
+                        for b in 0..rank {
+                            meat[a * rank + b] += s[a] * s[b];
+                        }
+                    }
+                }
+                let g = groups as f64;
+                let correction = sign * g / (g - 1.0) * (n as f64 - 1.0) / df_resid;
+                let v = matmul(&matmul(&inverse, &meat, rank, rank, rank), &inverse, rank, rank, rank);
+                cov.iter_mut().zip(&v).for_each(|(c, v)| *c += correction * v);
+            }
+            cov
+        }
     };
     let mut map = vec![0.0; rank * rank];
     for q in 0..rank {
@@ -331,7 +397,8 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
     };
     let f_p_value = match f_statistic {
         Some(f) => Some(
-            FisherSnedecor::new(df_model, df_resid)
+            // With clusters statsmodels tests against F(q, G − 1), G the fewest clusters.
+            FisherSnedecor::new(df_model, cluster_groups.map_or(df_resid, |g| g as f64 - 1.0))
                 .map_err(|e| StatsError::Shape(format!("F distribution: {e}")))?
                 .sf(f),
         ),
@@ -366,20 +433,25 @@ pub fn value_count(design: &Design) -> usize {
 }
 
 /// Fits `formula` from one [`DesignMoments`] per combination of its categorical factors' levels
-/// (keyed in [`Design::keys`] order, over [`value_count`] values). Levels are sorted; the first
-/// is the reference of reduced codings.
+/// (keyed in [`Design::keys`] order, over [`value_count`] values), followed in the key by
+/// `clusterings` cluster values (one or two with [`CovType::Cluster`], else none). Levels are
+/// sorted; the first is the reference of reduced codings.
 pub fn fit_formula(
     formula: &Formula,
     design: &Design,
     cells: &Keyed<DesignMoments>,
     cov: CovType,
     alpha: f64,
+    clusterings: usize,
 ) -> Result<LinearFit> {
     let nkeys = design.keys.len();
-    let mut levels: Vec<Vec<KeyValue>> = vec![Vec::new(); nkeys];
+    let mut levels: Vec<Vec<KeyValue>> = vec![Vec::new(); nkeys + clusterings];
     for (key, _) in cells.entries() {
-        if key.len() != nkeys {
-            return Err(StatsError::Shape(format!("a cell keyed by {} values for {nkeys} factors", key.len())));
+        if key.len() != nkeys + clusterings {
+            return Err(StatsError::Shape(format!(
+                "a cell keyed by {} values for {nkeys} factors and {clusterings} clusterings",
+                key.len()
+            )));
         }
         for (l, v) in levels.iter_mut().zip(key) {
             l.push(v.clone());
@@ -415,12 +487,46 @@ pub fn fit_formula(
             Cell { moments, design, response: unit(1) }
         })
         .collect();
-    let spec =
-        LinearSpec { terms: columns.into_iter().map(|c| c.name).collect(), intercept: formula.intercept, cov, alpha };
+    // Clusters numbered densely in sorted order.
+    let clusters: Vec<Vec<u32>> = (nkeys..nkeys + clusterings)
+        .map(|j| {
+            cells
+                .entries()
+                .iter()
+                .map(|(key, _)| levels[j].binary_search(&key[j]).expect("levels hold every key") as u32)
+                .collect()
+        })
+        .collect();
+    let spec = LinearSpec {
+        terms: columns.into_iter().map(|c| c.name).collect(),
+        intercept: formula.intercept,
+        cov,
+        alpha,
+        clusters,
+    };
     if model_cells.is_empty() {
         return Err(StatsError::TooFewRows { needed: spec.terms.len() as u64 + 1, found: 0 });
     }
     fit(&model_cells, &spec)
+}
+
+/// The clusterings whose sandwiches are summed, with their signs: one clustering as given; for
+/// two, both and minus their intersection.
+fn clusterings(clusters: &[Vec<u32>]) -> Vec<(Vec<u32>, f64)> {
+    let mut out: Vec<(Vec<u32>, f64)> = clusters.iter().map(|c| (c.clone(), 1.0)).collect();
+    if let [a, b] = clusters {
+        let mut ids = std::collections::HashMap::new();
+        let both = a
+            .iter()
+            .zip(b)
+            .map(|pair| {
+                let next = ids.len() as u32;
+                *ids.entry(pair).or_insert(next)
+            })
+            .collect();
+        out.push((both, -1.0));
+    }
+    out
 }
 
 /// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map.
