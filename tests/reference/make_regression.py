@@ -24,7 +24,12 @@ statsmodels and reported as dropped), and one- and two-way cluster-robust errors
 ``y ~ treatment * t_ob + covariates``). FCI's published ``y ~ x1 + x2 + t_ob`` coefficients are
 asserted against statsmodels here.
 
-Run: ``python3 tests/reference/make_regression.py`` (needs numpy, pandas and statsmodels).
+``iv_fits`` are linearmodels' ``IV2SLS.from_formula('yiv ~ 1 + x1 + [d ~ z1 + z2]')`` with
+unadjusted, robust and clustered (by g) errors: coefficients, errors, z, p, intervals, R², the
+Wald test and the first stage's partial R² and F.
+
+Run: ``python3 tests/reference/make_regression.py`` (needs numpy, pandas, statsmodels and
+linearmodels).
 """
 
 import json
@@ -47,8 +52,14 @@ def data(n=400, seed=7):
     w = rng.uniform(0.2, 2.0, n)
     # Heteroskedastic noise, so robust and classical errors differ.
     y = 1.5 + 2.0 * x1 - 0.5 * x2 + 0.3 * (x3 - 1000) + np.where(g == 'b', 1.0, 0.0) + rng.normal(0, 1 + np.abs(x1), n)
+    # For 2SLS: instruments z1, z2, an endogenous d (correlated with the error v) and its outcome.
+    z1 = rng.normal(0, 1, n)
+    z2 = rng.normal(0, 1, n)
+    v = rng.normal(0, 1, n)
+    d = 0.8 * z1 + 0.5 * z2 + 0.5 * v + rng.normal(0, 1, n)
+    yiv = 1.0 + 2.0 * d + 0.5 * x1 + v * (1 + np.abs(x1))
     # Rounded so that the decimal text in the JSON is exactly the value fitted here.
-    cols = {k: np.round(v, 6) for k, v in dict(x1=x1, x2=x2, x3=x3, w=w, y=y).items()}
+    cols = {k: np.round(v, 6) for k, v in dict(x1=x1, x2=x2, x3=x3, w=w, y=y, z1=z1, z2=z2, d=d, yiv=yiv).items()}
     cols['g'] = g
     return pd.DataFrame(cols)
 
@@ -197,10 +208,28 @@ def main():
                      **summary(smf.ols('y ~ x1 + x2 - 1', df).fit(cov_type=cov))})
         fits.append({'name': f'categorical {cov}', 'formula': 'y ~ x1 + C(g)', 'weights': False, 'cov': cov,
                      **summary(smf.ols('y ~ x1 + C(g)', df).fit(cov_type=cov))})
+    from linearmodels.iv import IV2SLS
+    import linearmodels
+    iv_fits = []
+    for cov in ['unadjusted', 'robust', 'clustered']:
+        kw = {'clusters': pd.factorize(df['g'], sort=True)[0]} if cov == 'clustered' else {}
+        r = IV2SLS.from_formula('yiv ~ 1 + x1 + [d ~ z1 + z2]', df).fit(cov_type=cov, **kw)
+        ci = r.conf_int(0.95)
+        fs = r.first_stage.diagnostics
+        iv_fits.append({
+            'name': f'iv {cov}', 'cov': cov, 'terms': list(r.params.index), 'params': list(r.params.values),
+            'bse': list(r.std_errors.values), 'tvalues': list(r.tstats.values), 'pvalues': list(r.pvalues.values),
+            'ci_lower': list(ci['lower'].values), 'ci_upper': list(ci['upper'].values),
+            'rsquared': r.rsquared, 'wald': r.f_statistic.stat, 'wald_pvalue': r.f_statistic.pval,
+            'first_stage_partial_rsquared': float(fs.loc['d', 'partial.rsquared']),
+            'first_stage_f': float(fs.loc['d', 'f.stat']) if cov == 'unadjusted' else None,
+        })
     out = {
-        'generator': f'make_regression.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}',
+        'generator': f'make_regression.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}, '
+                     f'linearmodels {linearmodels.__version__}',
         'data': {k: (list(df[k]) if k == 'g' else [float(v) for v in df[k]]) for k in df.columns},
         'fits': fits,
+        'iv_fits': iv_fits,
         'sql_cases': sql_cases(),
     }
     with open(os.path.join(HERE, 'regression.json'), 'w') as f:

@@ -158,3 +158,80 @@ fn aliased_terms_are_dropped_and_named() {
     assert!((f.coefficients[0].estimate.unwrap() - 0.3).abs() < 1e-12);
     assert_eq!(f.df_resid, 3.0);
 }
+
+/// 2SLS against linearmodels' IV2SLS (`yiv ~ 1 + x1 + [d ~ z1 + z2]`): unadjusted and robust
+/// errors from one (merged) moment state, clustered errors from one state per cluster (g).
+#[test]
+fn two_stage_least_squares_matches_linearmodels() {
+    use fastcausal_stats::regression::iv::{IvCell, IvCov, IvSpec, fit_iv};
+    let reference = reference();
+    let data = &reference["data"];
+    let col = |n: &str| floats(&data[n]);
+    let (x1, d, z1, z2, y) = (col("x1"), col("d"), col("z1"), col("z2"), col("yiv"));
+    let g: Vec<String> = data["g"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let fits = reference["iv_fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 3);
+    // Values: (yiv, x1, d, z1, z2), so u = (1, yiv, x1, d, z1, z2).
+    let columns: Vec<&[f64]> = vec![&y, &x1, &d, &z1, &z2];
+    fn cell(m: &DesignMoments) -> IvCell<'_> {
+        IvCell {
+            moments: m,
+            exogenous: vec![unit(6, 0), unit(6, 2)],
+            endogenous: vec![unit(6, 3)],
+            instruments: vec![unit(6, 4), unit(6, 5)],
+            response: unit(6, 1),
+        }
+    }
+    for r in fits {
+        let name = r["name"].as_str().unwrap();
+        let cov = match r["cov"].as_str().unwrap() {
+            "unadjusted" => IvCov::Unadjusted,
+            "robust" => IvCov::Robust,
+            _ => IvCov::Clustered,
+        };
+        let levels = ["a", "b", "c"];
+        let states: Vec<DesignMoments> = if cov == IvCov::Clustered {
+            levels.iter().map(|&l| moments(&columns, &|i| g[i] == l, false, false)).collect()
+        } else {
+            vec![moments(&columns, &|_| true, false, cov.needs_fourth())]
+        };
+        let cells: Vec<IvCell> = states.iter().map(cell).collect();
+        let spec = IvSpec {
+            exogenous: vec!["Intercept".into(), "x1".into()],
+            endogenous: vec!["d".into()],
+            instruments: vec!["z1".into(), "z2".into()],
+            intercept: true,
+            cov,
+            alpha: 0.05,
+            clusters: if cov == IvCov::Clustered { vec![vec![0, 1, 2]] } else { vec![] },
+        };
+        let ours = fit_iv(&cells, &spec).unwrap();
+        for field in ["params", "bse", "tvalues", "pvalues", "ci_lower", "ci_upper"] {
+            for (c, t) in ours.coefficients.iter().zip(floats(&r[field])) {
+                let v = match field {
+                    "params" => c.estimate,
+                    "bse" => c.std_error,
+                    "tvalues" => c.t_value,
+                    "pvalues" => c.p_value,
+                    "ci_lower" => c.ci_lower,
+                    _ => c.ci_upper,
+                };
+                check(name, &format!("{field}[{}]", c.term), v.unwrap(), t);
+            }
+        }
+        check(name, "rsquared", ours.r_squared, r["rsquared"].as_f64().unwrap());
+        check(name, "wald", ours.wald_statistic.unwrap(), r["wald"].as_f64().unwrap());
+        check(name, "wald p", ours.wald_p_value.unwrap(), r["wald_pvalue"].as_f64().unwrap());
+        let fs = &ours.first_stage[0];
+        check(
+            name,
+            "first-stage partial R²",
+            fs.partial_r_squared,
+            r["first_stage_partial_rsquared"].as_f64().unwrap(),
+        );
+        if let Some(f) = r["first_stage_f"].as_f64() {
+            check(name, "first-stage F", fs.f_statistic, f);
+            assert!(!ours.weak_instruments);
+        }
+    }
+}

@@ -6,10 +6,13 @@
 //!   of moments (a cell per level of the categorical terms).
 //! * [`formula`]: [`Formula`], R/patsy model formulas and the design (columns, codings) they
 //!   describe.
+//! * [`iv`]: [`iv::fit_iv`], two-stage least squares with unadjusted, robust and clustered errors
+//!   and first-stage diagnostics, as linearmodels' IV2SLS.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
 pub mod formula;
+pub mod iv;
 pub mod linalg;
 pub mod ols;
 

@@ -118,14 +118,14 @@ pub struct LinearFit {
 }
 
 /// A cell's design and response in its `u` basis, where `(1, v) = S u`, `S = [[1, 0], [c, I]]`.
-fn to_u_basis(row: &[f64], centre: &[f64]) -> Vec<f64> {
+pub(super) fn to_u_basis(row: &[f64], centre: &[f64]) -> Vec<f64> {
     let mut out = row.to_vec();
     out[0] += row[1..].iter().zip(centre).map(|(b, c)| b * c).sum::<f64>();
     out
 }
 
 /// The full symmetric matrix `Σ w u u'` of a cell.
-fn second_matrix(m: &DesignMoments) -> Vec<f64> {
+pub(super) fn second_matrix(m: &DesignMoments) -> Vec<f64> {
     let d = m.values() + 1;
     let mut out = vec![0.0; d * d];
     for a in 0..d {
@@ -137,7 +137,7 @@ fn second_matrix(m: &DesignMoments) -> Vec<f64> {
 }
 
 /// `x' M y` for a d × d matrix `M`.
-fn quadratic(x: &[f64], m: &[f64], y: &[f64]) -> f64 {
+pub(super) fn quadratic(x: &[f64], m: &[f64], y: &[f64]) -> f64 {
     let d = x.len();
     (0..d).map(|a| x[a] * (0..d).map(|b| m[a * d + b] * y[b]).sum::<f64>()).sum()
 }
@@ -512,7 +512,7 @@ pub fn fit_formula(
 
 /// The clusterings whose sandwiches are summed, with their signs: one clustering as given; for
 /// two, both and minus their intersection.
-fn clusterings(clusters: &[Vec<u32>]) -> Vec<(Vec<u32>, f64)> {
+pub(super) fn clusterings(clusters: &[Vec<u32>]) -> Vec<(Vec<u32>, f64)> {
     let mut out: Vec<(Vec<u32>, f64)> = clusters.iter().map(|c| (c.clone(), 1.0)).collect();
     if let [a, b] = clusters {
         let mut ids = std::collections::HashMap::new();
@@ -530,7 +530,7 @@ fn clusterings(clusters: &[Vec<u32>]) -> Vec<(Vec<u32>, f64)> {
 }
 
 /// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map.
-fn contract_fourth(m: &DesignMoments, g: &[f64]) -> Vec<f64> {
+pub(super) fn contract_fourth(m: &DesignMoments, g: &[f64]) -> Vec<f64> {
     let d = g.len();
     let mut t = vec![0.0; d * d];
     for a in 0..d {
