@@ -188,6 +188,47 @@ def sql_cases():
                     for g, part in sorted(df.groupby(group_by), key=lambda kv: kv[0])]
         cases.append({'name': name, 'select': select, 'group_by': group_by, 'rows': rows})
 
+    # 2SLS as linearmodels' IV2SLS (an explicit 1 there; implicit in our formulas, as in ols).
+    from linearmodels.iv import IV2SLS
+
+    def iv_fields(res, cov):
+        ci = res.conf_int(0.95)
+        fs = res.first_stage.diagnostics
+        stages = []
+        for e in fs.index:
+            stage = {'endogenous': e, 'partial_r_squared': float(fs.loc[e, 'partial.rsquared'])}
+            if cov == 'unadjusted':
+                stage.update({'f_statistic': float(fs.loc[e, 'f.stat']), 'f_p_value': float(fs.loc[e, 'f.pval'])})
+            stages.append(stage)
+        return {
+            'coefficients': [{'term': t, 'estimate': res.params[t], 'std_error': res.std_errors[t],
+                              't_value': res.tstats[t], 'p_value': res.pvalues[t], 'ci_lower': ci.loc[t, 'lower'],
+                              'ci_upper': ci.loc[t, 'upper']} for t in res.params.index],
+            'n': int(res.nobs), 'r_squared': res.rsquared, 'wald_statistic': res.f_statistic.stat,
+            'wald_p_value': res.f_statistic.pval, 'cov_type': cov, 'first_stage': stages,
+            # The weak-instrument flag rests on the homoskedastic first-stage F.
+            **({'weak_instruments': bool(any(fs['f.stat'] < 10))} if cov == 'unadjusted' else {}),
+        }
+
+    def add_iv(name, select, formula, cov, cluster=None):
+        kw = {'clusters': pd.factorize(df[cluster], sort=True)[0]} if cluster else {}
+        res = IV2SLS.from_formula(formula, df).fit(cov_type=cov, **kw)
+        cases.append({'name': name, 'select': select, 'group_by': None, 'rows': [{'fields': iv_fields(res, cov)}]})
+
+    # treatment alone is a very weak instrument for t_ob here (first-stage F 0.13), so the robust
+    # covariance of the fit is nearly singular and its Wald statistic is determined only to ~1e-7
+    # by anyone (it moves at that level with the summation order); the robust and clustered cases
+    # therefore add x3 as a second instrument (F 187).
+    lm = 'y ~ 1 + x1 + x2 + [t_ob ~ treatment]'
+    strong = 'y ~ 1 + x1 + x2 + [t_ob ~ treatment + x3]'
+    add_iv('iv unadjusted, weak instrument', "iv('y ~ x1 + x2 + [t_ob ~ treatment]')", lm, 'unadjusted')
+    add_iv('iv robust, FCI syntax', "iv('y ~ (t_ob ~ treatment + x3) + x1 + x2', cov => 'robust')", strong, 'robust')
+    add_iv('iv clustered',
+           "iv('y ~ x1 + x2 + [t_ob ~ treatment + x3]', cluster => CAST(floor(x4 * 10) AS INT))", strong,
+           'clustered', cluster='x4_bin')
+    add_iv('iv two instruments, categorical exogenous', "iv('y ~ C(x_cat1) + x1 + [t_ob ~ treatment + x3]')",
+           'y ~ 1 + C(x_cat1) + x1 + [t_ob ~ treatment + x3]', 'unadjusted')
+
     add_did('did plain', 'did(y, treatment, t_ob)', [], 'nonrobust')
     add_did('did with covariates, clustered', 'did(y, treatment, t_ob, x1, x2, cluster => CAST(floor(x4 * 10) AS INT))',
             ['x1', 'x2'], 'cluster', cluster=['x4_bin'])

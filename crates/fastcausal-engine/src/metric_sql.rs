@@ -41,6 +41,7 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "ols",
     "wls",
     "did",
+    "iv",
 ];
 
 /// Rewrites every metric-function call in `statement` in place.
@@ -158,7 +159,7 @@ fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
         "deltamethod" => deltamethod::rewrite(call)?,
         "srm" => srm::rewrite(call)?,
         "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,
-        "ols" | "wls" | "did" => regression::rewrite(call)?,
+        "ols" | "wls" | "did" | "iv" => regression::rewrite(call)?,
         _ => mean_tests::rewrite(call)?,
     };
     let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(

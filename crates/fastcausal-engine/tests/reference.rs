@@ -170,6 +170,7 @@ fn value_json(a: &dyn Array, i: usize) -> Value {
             }
         }
         DataType::Int64 => serde_json::json!(a.as_primitive::<Int64Type>().value(i)),
+        DataType::Boolean => serde_json::json!(a.as_boolean().value(i)),
         DataType::Utf8 => Value::String(a.as_string::<i32>().value(i).to_owned()),
         DataType::Utf8View => Value::String(a.as_string_view().value(i).to_owned()),
         DataType::Struct(fields) => {

@@ -1,4 +1,5 @@
-//! Linear regression in SQL: `ols`, `wls`, and `did` (difference-in-differences).
+//! Linear regression in SQL: `ols`, `wls`, `did` (difference-in-differences) and `iv` (two-stage
+//! least squares).
 //!
 //! ```sql
 //! SELECT ols('y ~ x1 + x2 + t_ob') FROM test_data;
@@ -6,7 +7,12 @@
 //! SELECT x_cat1, wls('y ~ x1 + np.log(x3)', weight) FROM test_data GROUP BY x_cat1;
 //! SELECT unnest(r.coefficients) FROM (SELECT ols('y ~ x1 * x2') AS r FROM test_data);
 //! SELECT did(y, treated, post, x1, cluster => user_id) FROM panel;
+//! SELECT iv('y ~ x1 + x2 + [t_ob ~ treatment]', cov => 'robust') FROM test_data;
 //! ```
+//!
+//! `iv` fits 2SLS as linearmodels' `IV2SLS` (see [`fastcausal_stats::regression::iv`]): the same
+//! keyed moments, with the endogenous regressors and the excluded instruments among the values;
+//! `cov => 'unadjusted' | 'robust' | 'clustered'` (or `cluster =>`).
 //!
 //! `did(y, treated, post, covariates…)` is the OLS fit of `y ~ treated * post + covariates` and
 //! returns the `treated:post` coefficient — the difference-in-differences estimate — with its
@@ -34,6 +40,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use fastcausal_stats::Keyed;
 use fastcausal_stats::regression::formula::{Expr, Function, Operator};
+use fastcausal_stats::regression::iv::{FirstStage, IvCov, IvFit, fit_formula_iv};
 use fastcausal_stats::regression::ols::{fit_formula, value_count};
 use fastcausal_stats::regression::{Coefficient, CovType, Design, DesignMoments, Formula, LinearFit};
 use serde::{Deserialize, Serialize};
@@ -51,11 +58,17 @@ pub enum LinearKind {
     Ols,
     Wls,
     Did,
+    Iv,
 }
 
 /// The registered (unbound) functions.
 pub fn udafs() -> Vec<AggregateUDF> {
-    vec![SpecUdaf::udaf(LinearKind::Ols), SpecUdaf::udaf(LinearKind::Wls), SpecUdaf::udaf(LinearKind::Did)]
+    vec![
+        SpecUdaf::udaf(LinearKind::Ols),
+        SpecUdaf::udaf(LinearKind::Wls),
+        SpecUdaf::udaf(LinearKind::Did),
+        SpecUdaf::udaf(LinearKind::Iv),
+    ]
 }
 
 /// The options of one call, produced by the SQL rewrite.
@@ -186,6 +199,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     let kind = match call.name.as_str() {
         "wls" => LinearKind::Wls,
         "did" => LinearKind::Did,
+        "iv" => LinearKind::Iv,
         _ => LinearKind::Ols,
     };
     let name = call.name.clone();
@@ -264,6 +278,7 @@ impl LinearKind {
             LinearKind::Ols => "ols('y ~ x1 + x2', cov => 'HC1')",
             LinearKind::Wls => "wls('y ~ x1 + x2', weight)",
             LinearKind::Did => "did(y, treated, post, x1, cluster => user_id)",
+            LinearKind::Iv => "iv('y ~ x1 + [t_ob ~ treatment]', cov => 'robust')",
         }
     }
 }
@@ -275,12 +290,21 @@ impl SpecFunction for LinearKind {
             LinearKind::Ols => "ols",
             LinearKind::Wls => "wls",
             LinearKind::Did => "did",
+            LinearKind::Iv => "iv",
         }
     }
     fn return_type(&self) -> DataType {
         let fit = LinearFit { coefficients: vec![Coefficient::default()], ..LinearFit::default() };
         match self {
             LinearKind::Did => did_row(&fit, &Coefficient::default()).data_type(),
+            LinearKind::Iv => {
+                let iv = IvFit {
+                    coefficients: vec![Coefficient::default()],
+                    first_stage: vec![FirstStage::default()],
+                    ..IvFit::default()
+                };
+                iv_row(&iv, "").expect("the default row builds").data_type()
+            }
             _ => linear_row(&fit, "").expect("the default row builds").data_type(),
         }
     }
@@ -306,6 +330,8 @@ pub struct LinearFunction {
     cov: CovType,
     alpha: f64,
     clusterings: usize,
+    /// For `iv`: the 2SLS covariance type.
+    iv_cov: Option<IvCov>,
 }
 
 impl LinearFunction {
@@ -313,8 +339,51 @@ impl LinearFunction {
         let name = kind.name();
         let formula = Formula::parse(&spec.formula).map_err(|e| formula_error(name, &spec.formula, e))?;
         let design = formula.design();
-        let mut cov = parse_cov(&spec.cov).map_err(|m| plan_error(format!("{name}: cov: {m}")))?;
-        match (cov, spec.clusters.is_empty()) {
+        let iv_cov = if kind == LinearKind::Iv {
+            if spec.weights.is_some() {
+                return Err(plan_error(format!("{name}: weights are not supported for 2SLS")));
+            }
+            if formula.endogenous.is_empty() {
+                return Err(formula_error(
+                    name,
+                    &spec.formula,
+                    fastcausal_stats::StatsError::InvalidFormula {
+                        position: spec.formula.len(),
+                        message: "iv needs an instrumental-variables block, e.g. 'y ~ x1 + [d ~ z1 + z2]'".into(),
+                    },
+                ));
+            }
+            let cov = match (spec.cov.to_ascii_lowercase().as_str(), spec.clusters.is_empty()) {
+                ("classical" | "unadjusted" | "nonrobust" | "homoskedastic", true) => IvCov::Unadjusted,
+                ("robust" | "heteroskedastic" | "hc0", true) => IvCov::Robust,
+                ("classical" | "clustered" | "cluster", false) => IvCov::Clustered,
+                ("clustered" | "cluster", true) => {
+                    return Err(plan_error(format!(
+                        "{name}: cov => 'clustered' needs the clusters, e.g. cluster => user_id"
+                    )));
+                }
+                (other, _) => {
+                    return Err(plan_error(format!(
+                        "{name}: cov: unknown or conflicting covariance type '{other}'; use 'unadjusted', 'robust', or cluster => column"
+                    )));
+                }
+            };
+            Some(cov)
+        } else {
+            if !formula.endogenous.is_empty() {
+                return Err(plan_error(format!(
+                    "{name}: the formula has an instrumental-variables block; fit it with iv('{}')",
+                    spec.formula
+                )));
+            }
+            None
+        };
+        let mut cov = if iv_cov.is_some() {
+            CovType::Classical
+        } else {
+            parse_cov(&spec.cov).map_err(|m| plan_error(format!("{name}: cov: {m}")))?
+        };
+        match (cov, spec.clusters.is_empty() || iv_cov.is_some()) {
             (CovType::Classical, false) => cov = CovType::Cluster,
             (CovType::Cluster, false) => {}
             (CovType::Cluster, true) => {
@@ -366,6 +435,7 @@ impl LinearFunction {
                 }
             ),
             clusterings: spec.clusters.len(),
+            iv_cov,
             formula_text: spec.formula,
             formula,
             design,
@@ -411,6 +481,36 @@ fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
         .floats("covariance", Some(&fit.covariance)))
 }
 
+fn iv_row(fit: &IvFit, formula: &str) -> Result<Row> {
+    let shape = coefficient_row(&Coefficient::default()).data_type();
+    let rows = fit.coefficients.iter().map(coefficient_row).collect();
+    let stage = |s: &FirstStage| {
+        Row::new()
+            .text("endogenous", &s.endogenous)
+            .float("partial_r_squared", s.partial_r_squared)
+            .float("f_statistic", s.f_statistic)
+            .float("f_p_value", s.f_p_value)
+            .float("df_num", s.df_num)
+            .float("df_denom", s.df_denom)
+    };
+    let stage_shape = stage(&FirstStage::default()).data_type();
+    let stages = fit.first_stage.iter().map(stage).collect();
+    Ok(Row::new()
+        .text("formula", formula)
+        .value("coefficients", rows_type(&shape), rows_value(rows, &shape)?)
+        .int("n", fit.n)
+        .float("df_model", fit.df_model)
+        .float("df_resid", fit.df_resid)
+        .float("r_squared", fit.r_squared)
+        .opt_float("wald_statistic", fit.wald_statistic)
+        .float("wald_df", fit.wald_df)
+        .opt_float("wald_p_value", fit.wald_p_value)
+        .text("cov_type", fit.cov_type)
+        .value("first_stage", rows_type(&stage_shape), rows_value(stages, &stage_shape)?)
+        .boolean("weak_instruments", fit.weak_instruments)
+        .floats("covariance", Some(&fit.covariance)))
+}
+
 fn did_row(fit: &LinearFit, effect: &Coefficient) -> Row {
     Row::new()
         .opt_float("estimate", effect.estimate)
@@ -440,7 +540,8 @@ impl StateFunction for LinearFunction {
         format!("write C({column}) in the formula to use it as a categorical factor")
     }
     fn new_state(&self) -> DesignMoments {
-        DesignMoments::new(value_count(&self.design), self.weighted, self.cov.needs_fourth())
+        let fourth = self.iv_cov.map_or(self.cov.needs_fourth(), IvCov::needs_fourth);
+        DesignMoments::new(value_count(&self.design), self.weighted, fourth)
     }
     fn data_type(&self) -> DataType {
         self.kind.return_type()
@@ -448,6 +549,11 @@ impl StateFunction for LinearFunction {
     fn finish(&self, cells: &mut Keyed<DesignMoments>) -> Result<ScalarValue> {
         if cells.rows() == 0 {
             return null_of(&self.data_type());
+        }
+        if let Some(cov) = self.iv_cov {
+            let fit = fit_formula_iv(&self.formula, &self.design, cells, cov, self.alpha, self.clusterings)
+                .map_err(|e| stats_error(&self.label, e))?;
+            return iv_row(&fit, &self.formula_text)?.into_scalar();
         }
         let fit = fit_formula(&self.formula, &self.design, cells, self.cov, self.alpha, self.clusterings)
             .map_err(|e| stats_error(&self.label, e))?;

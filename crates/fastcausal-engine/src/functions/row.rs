@@ -44,6 +44,10 @@ impl Row {
         self.value(name, DataType::Float64, ScalarValue::Float64(v.filter(|x| !x.is_nan())))
     }
 
+    pub fn boolean(self, name: &str, v: bool) -> Row {
+        self.value(name, DataType::Boolean, ScalarValue::Boolean(Some(v)))
+    }
+
     pub fn int(self, name: &str, v: u64) -> Row {
         self.value(name, DataType::Int64, ScalarValue::Int64(Some(v as i64)))
     }

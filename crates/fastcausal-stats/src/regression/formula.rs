@@ -9,6 +9,7 @@
 //! a + b      both terms            a - b     a without b's terms
 //! a:b        the interaction       a * b     a + b + a:b
 //! (a + b):c  distributes           - 1, + 0  no intercept (+ 1 puts it back)
+//! [d ~ z1 + z2]   (also (d ~ z1 + z2), FCI's form)   endogenous d, excluded instruments z1, z2
 //! ```
 //!
 //! Numeric expressions use `+ - * / **`, numbers, parentheses and the functions `log` (natural),
@@ -142,6 +143,10 @@ pub struct Formula {
     pub factors: Vec<Factor>,
     /// Right-hand-side terms in written order, each a list of factor indices (no duplicates).
     pub terms: Vec<Vec<usize>>,
+    /// Endogenous regressors of an instrumental-variables block (numeric terms).
+    pub endogenous: Vec<Vec<usize>>,
+    /// Excluded instruments of the block (numeric terms).
+    pub instruments: Vec<Vec<usize>>,
 }
 
 fn error(position: usize, message: impl Into<String>) -> StatsError {
@@ -159,7 +164,7 @@ enum Token {
 }
 
 fn tokenize(text: &str) -> Result<Vec<(usize, Token)>> {
-    const SYMBOLS: [&str; 11] = ["**", "~", "+", "-", "*", "/", ":", "(", ")", ",", "."];
+    const SYMBOLS: [&str; 13] = ["**", "~", "+", "-", "*", "/", ":", "(", ")", "[", "]", ",", "."];
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -237,6 +242,8 @@ struct Parser<'a> {
     at: usize,
     end: usize,
     factors: Vec<Factor>,
+    /// An instrumental-variables block `[endogenous ~ instruments]`, if seen.
+    iv: Option<(Vec<Vec<usize>>, Vec<Vec<usize>>)>,
 }
 
 impl Parser<'_> {
@@ -325,8 +332,18 @@ impl Parser<'_> {
             Some(Token::Symbol("(")) => {
                 self.at += 1;
                 let inner = self.sum()?;
+                if self.eat("~") {
+                    // FCI's form of an instrumental-variables block: (endogenous ~ instruments).
+                    return self.iv_block(position, inner, ")");
+                }
                 self.expect(")", "')'")?;
                 Ok(inner)
+            }
+            Some(Token::Symbol("[")) => {
+                self.at += 1;
+                let inner = self.sum()?;
+                self.expect("~", "'~' between the endogenous regressors and their instruments")?;
+                self.iv_block(position, inner, "]")
             }
             Some(Token::Number(n)) => {
                 self.at += 1;
@@ -364,6 +381,31 @@ impl Parser<'_> {
             Some(t) => Err(error(position, format!("expected a term, found '{}'", token_text(&t)))),
             None => Err(error(position, "expected a term, found the end of the formula")),
         }
+    }
+
+    /// The rest of `[endogenous ~ instruments]` after the `~`: numeric terms on both sides.
+    fn iv_block(&mut self, position: usize, endogenous: Terms, close: &str) -> Result<Terms> {
+        let instruments = self.sum()?;
+        self.expect(close, &format!("'{close}' closing the instrumental-variables block"))?;
+        if self.iv.is_some() {
+            return Err(error(position, "only one instrumental-variables block [endogenous ~ instruments] is allowed"));
+        }
+        for side in [&endogenous, &instruments] {
+            if side.intercept.is_some() || side.terms.is_empty() {
+                return Err(error(
+                    position,
+                    "each side of [endogenous ~ instruments] needs one or more terms, without 0 or 1",
+                ));
+            }
+            if side.terms.iter().flatten().any(|&f| self.factors[f].categorical) {
+                return Err(error(
+                    position,
+                    "C(...) is not supported inside [endogenous ~ instruments]; use numeric terms",
+                ));
+            }
+        }
+        self.iv = Some((endogenous.terms, instruments.terms));
+        Ok(Terms::default())
     }
 
     /// A factor: `C(expr)`, `I(expr)`, or a numeric expression without `+ - * /` at its top.
@@ -567,7 +609,7 @@ impl Formula {
         let Some(tilde) = tokens.iter().position(|(_, t)| *t == Token::Symbol("~")) else {
             return Err(error(0, "a formula needs a response and '~', e.g. 'y ~ x1 + x2'"));
         };
-        let mut lhs = Parser { tokens: &tokens[..tilde], at: 0, end: tokens[tilde].0, factors: Vec::new() };
+        let mut lhs = Parser { tokens: &tokens[..tilde], at: 0, end: tokens[tilde].0, factors: Vec::new(), iv: None };
         if lhs.peek().is_none() {
             return Err(error(0, "the response is missing before '~'"));
         }
@@ -581,7 +623,7 @@ impl Formula {
         if response.categorical {
             return Err(error(0, "the response must be numeric, not C(...)"));
         }
-        let mut rhs = Parser { tokens: &tokens[tilde + 1..], at: 0, end: text.len(), factors: Vec::new() };
+        let mut rhs = Parser { tokens: &tokens[tilde + 1..], at: 0, end: text.len(), factors: Vec::new(), iv: None };
         if rhs.peek().is_none() {
             return Err(error(text.len(), "the right-hand side is empty; write 1 for an intercept-only model"));
         }
@@ -595,8 +637,15 @@ impl Formula {
             };
             return Err(error(*p, msg));
         }
-        let formula =
-            Formula { response, intercept: terms.intercept.unwrap_or(true), factors: rhs.factors, terms: terms.terms };
+        let (endogenous, instruments) = rhs.iv.take().unwrap_or_default();
+        let formula = Formula {
+            response,
+            intercept: terms.intercept.unwrap_or(true),
+            factors: rhs.factors,
+            terms: terms.terms,
+            endogenous,
+            instruments,
+        };
         if formula.terms.is_empty() && !formula.intercept {
             return Err(error(text.len(), "the model has no terms"));
         }
@@ -665,7 +714,22 @@ impl Formula {
                 terms.push(DesignTerm { value, subterms: parts });
             }
         }
-        Design { values, keys, terms }
+        // The instrumental-variables block's terms are products of numeric factors too.
+        let mut value_of = |t: &Vec<usize>| -> usize {
+            let n = numeric_of(t);
+            values.iter().position(|v| *v == n).unwrap_or_else(|| {
+                values.push(n);
+                values.len() - 1
+            })
+        };
+        let endogenous = self.endogenous.iter().map(&mut value_of).collect();
+        let instruments = self.instruments.iter().map(&mut value_of).collect();
+        Design { values, keys, terms, endogenous, instruments }
+    }
+
+    /// The name of a numeric term (`x1`, `x1:x2`).
+    pub fn term_name(&self, term: &[usize]) -> String {
+        term.iter().map(|&f| self.factors[f].code.as_str()).collect::<Vec<_>>().join(":")
     }
 }
 
@@ -736,6 +800,10 @@ pub struct Design {
     pub keys: Vec<usize>,
     /// The terms in patsy's order (the intercept first when present).
     pub terms: Vec<DesignTerm>,
+    /// The value (index into [`Design::values`]) of each endogenous regressor, and of each
+    /// excluded instrument, of an instrumental-variables block.
+    pub endogenous: Vec<usize>,
+    pub instruments: Vec<usize>,
 }
 
 /// One column of the design matrix: a product of numeric factors (or 1) times indicators.
@@ -877,6 +945,23 @@ mod tests {
         // x1, x1:x2
         assert_eq!(d.values, vec![vec![0], vec![0, 2]]);
         assert_eq!(d.keys, vec![1]);
+    }
+
+    #[test]
+    fn instrumental_variables_blocks() {
+        for text in ["y ~ x1 + [d ~ z1 + z2]", "y ~ (d ~ z1 + z2) + x1"] {
+            let f = Formula::parse(text).unwrap();
+            let d = f.design();
+            assert_eq!(f.terms.len(), 1, "{text}");
+            assert_eq!(f.term_name(&f.endogenous[0]), "d");
+            assert_eq!(f.instruments.iter().map(|t| f.term_name(t)).collect::<Vec<_>>(), ["z1", "z2"]);
+            assert_eq!(d.values.len(), 4);
+            assert_eq!(d.endogenous.len(), 1);
+            assert_eq!(d.instruments.len(), 2);
+        }
+        assert!(err("y ~ x1 + [d ~ C(g)]").1.contains("C(...) is not supported"));
+        assert!(err("y ~ [d ~ z1] + [e ~ z2]").1.contains("only one"));
+        assert_eq!(err("y ~ x1 + [d z1]").0, 12);
     }
 
     #[test]

@@ -26,10 +26,15 @@
 use statrs::distribution::{ChiSquared, ContinuousCDF, FisherSnedecor};
 
 use super::design_moments::DesignMoments;
+use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul, transpose};
-use super::ols::{Coefficient, clusterings, contract_fourth, quadratic, second_matrix, to_u_basis};
+use super::ols::{
+    Coefficient, FormulaCells, clusterings, contract_fourth, formula_cells, quadratic, second_matrix, to_u_basis, unit,
+    value_count,
+};
 use crate::distributions::{normal_isf, normal_sf};
 use crate::error::{Result, StatsError};
+use crate::keyed::Keyed;
 
 /// The covariance estimator of 2SLS coefficients (linearmodels' names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -355,4 +360,41 @@ pub fn fit_iv(cells: &[IvCell<'_>], spec: &IvSpec) -> Result<IvFit> {
         cov_type: spec.cov.name(),
         covariance: cov,
     })
+}
+
+/// Fits a formula with an instrumental-variables block (`y ~ x1 + [d ~ z1 + z2]`) from one
+/// [`DesignMoments`] per combination of its categorical levels, then `clusterings` cluster values
+/// (as [`super::ols::fit_formula`]).
+pub fn fit_formula_iv(
+    formula: &Formula,
+    design: &Design,
+    cells: &Keyed<DesignMoments>,
+    cov: IvCov,
+    alpha: f64,
+    clusterings: usize,
+) -> Result<IvFit> {
+    let FormulaCells { columns, rows, clusters } = formula_cells(formula, design, cells, clusterings)?;
+    let d = value_count(design) + 1;
+    let iv_cells: Vec<IvCell<'_>> = cells
+        .entries()
+        .iter()
+        .zip(rows)
+        .map(|((_, moments), exogenous)| IvCell {
+            moments,
+            exogenous,
+            endogenous: design.endogenous.iter().map(|&v| unit(d, v + 2)).collect(),
+            instruments: design.instruments.iter().map(|&v| unit(d, v + 2)).collect(),
+            response: unit(d, 1),
+        })
+        .collect();
+    let spec = IvSpec {
+        exogenous: columns.into_iter().map(|c| c.name).collect(),
+        endogenous: formula.endogenous.iter().map(|t| formula.term_name(t)).collect(),
+        instruments: formula.instruments.iter().map(|t| formula.term_name(t)).collect(),
+        intercept: formula.intercept,
+        cov,
+        alpha,
+        clusters,
+    };
+    fit_iv(&iv_cells, &spec)
 }

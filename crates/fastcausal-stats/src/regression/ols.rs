@@ -21,7 +21,7 @@
 use statrs::distribution::{ContinuousCDF, FisherSnedecor};
 
 use super::design_moments::DesignMoments;
-use super::formula::{Design, Formula};
+use super::formula::{Design, DesignColumn, Formula};
 use super::linalg::{Factor, matmul, transpose};
 use crate::distributions::{StudentT, normal_isf, normal_sf};
 use crate::error::{Result, StatsError};
@@ -432,18 +432,29 @@ pub fn value_count(design: &Design) -> usize {
     1 + design.values.len()
 }
 
-/// Fits `formula` from one [`DesignMoments`] per combination of its categorical factors' levels
-/// (keyed in [`Design::keys`] order, over [`value_count`] values), followed in the key by
-/// `clusterings` cluster values (one or two with [`CovType::Cluster`], else none). Levels are
-/// sorted; the first is the reference of reduced codings.
-pub fn fit_formula(
+/// A formula's design over keyed cells: the columns, each cell's design rows over `(1, v)`, and
+/// the dense cluster number of each cell per clustering.
+pub(super) struct FormulaCells {
+    pub columns: Vec<DesignColumn>,
+    pub rows: Vec<Vec<Vec<f64>>>,
+    pub clusters: Vec<Vec<u32>>,
+}
+
+/// `e_i` over `(1, v)` of a formula's state (`d` = values + 1).
+pub(super) fn unit(d: usize, i: usize) -> Vec<f64> {
+    let mut e = vec![0.0; d];
+    e[i] = 1.0;
+    e
+}
+
+/// The design of `formula` over cells keyed by its categorical levels and then `clusterings`
+/// cluster values.
+pub(super) fn formula_cells(
     formula: &Formula,
     design: &Design,
     cells: &Keyed<DesignMoments>,
-    cov: CovType,
-    alpha: f64,
     clusterings: usize,
-) -> Result<LinearFit> {
+) -> Result<FormulaCells> {
     let nkeys = design.keys.len();
     let mut levels: Vec<Vec<KeyValue>> = vec![Vec::new(); nkeys + clusterings];
     for (key, _) in cells.entries() {
@@ -461,34 +472,31 @@ pub fn fit_formula(
         l.sort();
         l.dedup();
     }
-    let columns = design.columns(formula, &levels);
+    let columns = design.columns(formula, &levels[..nkeys]);
     let d = value_count(design) + 1;
-    let unit = |i: usize| -> Vec<f64> {
-        let mut e = vec![0.0; d];
-        e[i] = 1.0;
-        e
-    };
-    let model_cells: Vec<Cell<'_>> = cells
+    let rows = cells
         .entries()
         .iter()
-        .map(|(key, moments)| {
-            let at: Vec<usize> =
-                key.iter().zip(&levels).map(|(v, l)| l.binary_search(v).expect("levels hold every key")).collect();
-            let design = columns
+        .map(|(key, _)| {
+            let at: Vec<usize> = key[..nkeys]
+                .iter()
+                .zip(&levels)
+                .map(|(v, l)| l.binary_search(v).expect("levels hold every key"))
+                .collect();
+            columns
                 .iter()
                 .map(|c| {
                     if c.levels.iter().all(|&(k, level)| at[k] == level) {
-                        unit(c.value.map_or(0, |v| v + 2))
+                        unit(d, c.value.map_or(0, |v| v + 2))
                     } else {
                         vec![0.0; d]
                     }
                 })
-                .collect();
-            Cell { moments, design, response: unit(1) }
+                .collect()
         })
         .collect();
     // Clusters numbered densely in sorted order.
-    let clusters: Vec<Vec<u32>> = (nkeys..nkeys + clusterings)
+    let clusters = (nkeys..nkeys + clusterings)
         .map(|j| {
             cells
                 .entries()
@@ -496,6 +504,29 @@ pub fn fit_formula(
                 .map(|(key, _)| levels[j].binary_search(&key[j]).expect("levels hold every key") as u32)
                 .collect()
         })
+        .collect();
+    Ok(FormulaCells { columns, rows, clusters })
+}
+
+/// Fits `formula` from one [`DesignMoments`] per combination of its categorical factors' levels
+/// (keyed in [`Design::keys`] order, over [`value_count`] values), followed in the key by
+/// `clusterings` cluster values (one or two with [`CovType::Cluster`], else none). Levels are
+/// sorted; the first is the reference of reduced codings.
+pub fn fit_formula(
+    formula: &Formula,
+    design: &Design,
+    cells: &Keyed<DesignMoments>,
+    cov: CovType,
+    alpha: f64,
+    clusterings: usize,
+) -> Result<LinearFit> {
+    let FormulaCells { columns, rows, clusters } = formula_cells(formula, design, cells, clusterings)?;
+    let d = value_count(design) + 1;
+    let model_cells: Vec<Cell<'_>> = cells
+        .entries()
+        .iter()
+        .zip(rows)
+        .map(|((_, moments), design)| Cell { moments, design, response: unit(d, 1) })
         .collect();
     let spec = LinearSpec {
         terms: columns.into_iter().map(|c| c.name).collect(),
