@@ -4,12 +4,13 @@
 Every measurement is one fresh process, as a user would run it: the `fastcausal` binary on the
 file, or a Python process that imports DuckDB or chdb (ClickHouse) and runs the same statistic
 (the peers compute moments, counts or ranks in SQL and finish in Python with scipy), or, for
-regressions, numpy (normal equations) or statsmodels on the columns read with pyarrow. Times are
+regressions, numpy (normal equations), statsmodels or linearmodels on the columns read with
+pyarrow. Times are
 wall-clock medians of several runs; for the peers the clock starts after `import` (their
 in-notebook cost), for fastcausal it covers the whole process. Peak memory is each process's
 maximum resident set.
 
-    pip install duckdb chdb pyarrow numpy scipy statsmodels
+    pip install duckdb chdb pyarrow numpy scipy statsmodels linearmodels
     python3 benchmarks/run.py                 # 1M and 10M rows, 5 runs each
     python3 benchmarks/run.py --rows 1000000 --runs 3
     python3 benchmarks/run.py --rows 10000000 --runs 1 --peers duckdb --tasks SRM 'Mann-Whitney U'
@@ -249,6 +250,29 @@ result = sql_ls(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')", OL
 result = sql_ls(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)", OLS_X, 'y', 'weight', 'classical')
 """,
     },
+    # 2SLS: y on x1, x2 and t_ob, instrumented by treatment and x3, robust errors. numpy and
+    # linearmodels read the columns with pyarrow; the SQL engines sum the cross-products of
+    # (1, x1, x2, t_ob, treatment, x3, y), solve in numpy, and sum e² z zᵀ in a second query.
+    '2SLS, robust': {
+        'fastcausal': "SELECT c['estimate'] AS estimate, c['std_error'] AS std_error FROM "
+                      "(SELECT unnest(iv('y ~ x1 + x2 + [t_ob ~ treatment + x3]', cov => 'robust')['coefficients']) AS c "
+                      "FROM '{path}')",
+        'fields': ['estimate', 'std_error'],
+        'numpy': """
+result = numpy_iv('{path}')
+""",
+        'linearmodels': """
+X, y, Z = iv_arrays('{path}')
+fit = IV2SLS(y, X[:, :3], X[:, 3:], Z[:, 3:]).fit(cov_type='robust')
+result = [[float(b), float(s)] for b, s in zip(fit.params, fit.std_errors)]
+""",
+        'duckdb': """
+result = sql_iv(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')")
+""",
+        'chdb': """
+result = sql_iv(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)")
+""",
+    },
 }
 
 PEER_PRELUDE = {
@@ -256,6 +280,7 @@ PEER_PRELUDE = {
     'chdb': 'import chdb',
     'numpy': 'import numpy as np\nimport pyarrow.parquet as pq',
     'statsmodels': 'import numpy as np\nimport pyarrow.parquet as pq\nimport statsmodels.api as sm',
+    'linearmodels': 'import numpy as np\nimport pyarrow.parquet as pq\nfrom linearmodels.iv import IV2SLS',
 }
 
 # Python the peers finish with (defined before the clock starts, like the imports).
@@ -287,6 +312,13 @@ def design_arrays(path, xs, y, weight=None):
     for j, c in enumerate(xs):
         X[:, j + 1] = t.column(c).to_numpy()
     return X, t.column(y).to_numpy(), (t.column(weight).to_numpy() if weight else None)
+
+
+def symmetric(packed, k):
+    # The k × k symmetric matrix from its upper triangle, row by row.
+    m = np.zeros((k, k))
+    m[np.triu_indices(k)] = packed[:k * (k + 1) // 2]
+    return m + np.triu(m, 1).T
 
 
 def ls_errors(xtx, beta, n, meat, ssr, cov):
@@ -322,12 +354,8 @@ def sql_ls(query, source, xs, y, weight, cov):
     terms += [f'sum({w}{a} * {y})' for a in cols] + [f'sum({w}{y} * {y})', 'count(*)']
     row = [float(v) for v in query(f"SELECT {', '.join(terms)} FROM {source}")[0]]
     k = len(cols)
-    xtx = np.zeros((k, k))
-    at = 0
-    for i in range(k):
-        for j in range(i, k):
-            xtx[i, j] = xtx[j, i] = row[at]
-            at += 1
+    xtx = symmetric(row, k)
+    at = k * (k + 1) // 2
     xty = np.array(row[at:at + k])
     yty, n = row[at + k], row[at + k + 1]
     beta = np.linalg.solve(xtx, xty)
@@ -337,13 +365,62 @@ def sql_ls(query, source, xs, y, weight, cov):
         e = f"({y} - ({' + '.join(f'{float(b)!r} * {c}' for b, c in zip(beta, cols))}))"
         mterms = [f'sum({e} * {e} * {a} * {b})' for i, a in enumerate(cols) for b in cols[i:]]
         mrow = [float(v) for v in query(f"SELECT {', '.join(mterms)} FROM {source}")[0]]
-        meat = np.zeros((k, k))
-        at = 0
-        for i in range(k):
-            for j in range(i, k):
-                meat[i, j] = meat[j, i] = mrow[at]
-                at += 1
+        meat = symmetric(mrow, k)
     return ls_errors(xtx, beta, n, meat, ssr, cov)
+
+
+IV_X = ['x1', 'x2', 't_ob']
+IV_Z = ['x1', 'x2', 'treatment', 'x3']
+
+
+def iv_arrays(path):
+    # X = (1, x1, x2, t_ob), y, Z = (1, x1, x2, treatment, x3) as float64 arrays.
+    import pyarrow.parquet as pq
+    t = pq.read_table(path, columns=['x1', 'x2', 't_ob', 'treatment', 'x3', 'y'])
+    n = t.num_rows
+    col = lambda c: t.column(c).to_numpy().astype(float)
+    X = np.column_stack([np.ones(n)] + [col(c) for c in IV_X])
+    Z = np.column_stack([np.ones(n)] + [col(c) for c in IV_Z])
+    return X, col('y'), Z
+
+
+def iv_solve(zz, zx, zy, n):
+    # Π = (Z'Z)⁻¹ Z'X, X̂'X̂ = Π' Z'X, β = (X̂'X̂)⁻¹ Π' Z'y.
+    pi = np.linalg.solve(zz, zx)
+    a = pi.T @ zx
+    return pi, a, np.linalg.solve(a, pi.T @ zy)
+
+
+def iv_errors(a, pi, meat_z):
+    # Robust: (X̂'X̂)⁻¹ Π' (Σ e² z zᵀ) Π (X̂'X̂)⁻¹.
+    inv = np.linalg.inv(a)
+    return inv @ (pi.T @ meat_z @ pi) @ inv
+
+
+def numpy_iv(path):
+    X, y, Z = iv_arrays(path)
+    pi, a, beta = iv_solve(Z.T @ Z, Z.T @ X, Z.T @ y, len(y))
+    e = y - X @ beta
+    Ze = Z * e[:, None]
+    v = iv_errors(a, pi, Ze.T @ Ze)
+    return [[float(b), float(s)] for b, s in zip(beta, np.sqrt(np.diag(v)))]
+
+
+def sql_iv(query, source):
+    cols = ['1', 'x1', 'x2', 't_ob', 'treatment', 'x3', 'y']
+    terms = [f'sum({a} * {b})' for i, a in enumerate(cols) for b in cols[i:]] + ['count(*)']
+    row = [float(v) for v in query(f"SELECT {', '.join(terms)} FROM {source}")[0]]
+    k = len(cols)
+    s = symmetric(row, k)
+    n = row[k * (k + 1) // 2]
+    xi, zi, yi = [0, 1, 2, 3], [0, 1, 2, 4, 5], 6
+    pi, a, beta = iv_solve(s[np.ix_(zi, zi)], s[np.ix_(zi, xi)], s[zi, yi], n)
+    e = f"(y - ({' + '.join(f'{float(b)!r} * {cols[c]}' for b, c in zip(beta, xi))}))"
+    zc = [cols[c] for c in zi]
+    mterms = [f'sum({e} * {e} * {a} * {b})' for i, a in enumerate(zc) for b in zc[i:]]
+    mrow = [float(v) for v in query(f"SELECT {', '.join(mterms)} FROM {source}")[0]]
+    v = iv_errors(a, pi, symmetric(mrow, len(zc)))
+    return [[float(b), float(s)] for b, s in zip(beta, np.sqrt(np.diag(v)))]
 
 
 def welch(n0, n1, mean0, mean1, v0, v1):
@@ -565,7 +642,7 @@ def machine():
 
 def versions():
     v = {}
-    for mod in ('duckdb', 'chdb', 'numpy', 'statsmodels'):
+    for mod in ('duckdb', 'chdb', 'numpy', 'statsmodels', 'linearmodels'):
         try:
             m = __import__(mod)
             v[mod] = getattr(m, '__version__', '?')
@@ -647,7 +724,7 @@ def write_markdown(results, peers, ver, args):
         f'- Method: median of {args.runs} fresh processes per engine; fastcausal timed as the whole '
         '`fastcausal sql` process on the Parquet file, peers from after `import` to the finished '
         'statistic (moments, counts or ranks in SQL, finished in Python with scipy; for regressions '
-        'numpy and statsmodels also read the columns with pyarrow and fit in memory). Peak memory is '
+        'numpy, statsmodels and linearmodels also read the columns with pyarrow and fit in memory). Peak memory is '
         'the process maximum RSS (for the peers including numpy and scipy where a task finishes with '
         'them). Results are checked to agree with fastcausal to 1e-9 relative.', '',
     ]

@@ -36,6 +36,22 @@ fn moments(columns: &[&[f64]], keep: &dyn Fn(usize) -> bool, weighted: bool, fou
     whole
 }
 
+fn labels(v: &Value) -> Vec<String> {
+    v.as_array().expect("array").iter().map(|x| x.as_str().expect("text").to_owned()).collect()
+}
+
+/// A coefficient's value under the reference's field name.
+fn coefficient_field(c: &fastcausal_stats::regression::Coefficient, field: &str) -> Option<f64> {
+    match field {
+        "params" => c.estimate,
+        "bse" => c.std_error,
+        "tvalues" => c.t_value,
+        "pvalues" => c.p_value,
+        "ci_lower" => c.ci_lower,
+        _ => c.ci_upper,
+    }
+}
+
 fn unit(d: usize, i: usize) -> Vec<f64> {
     let mut e = vec![0.0; d];
     e[i] = 1.0;
@@ -51,16 +67,8 @@ fn compare(name: &str, ours: &LinearFit, r: &Value) {
     let fields = ["params", "bse", "tvalues", "pvalues", "ci_lower", "ci_upper"];
     for field in fields {
         let theirs = floats(&r[field]);
-        for (i, (c, t)) in ours.coefficients.iter().zip(&theirs).enumerate() {
-            let v = match field {
-                "params" => c.estimate,
-                "bse" => c.std_error,
-                "tvalues" => c.t_value,
-                "pvalues" => c.p_value,
-                "ci_lower" => c.ci_lower,
-                _ => c.ci_upper,
-            };
-            check(name, &format!("{field}[{}]", ours.coefficients[i].term), v.expect("kept"), *t);
+        for (c, t) in ours.coefficients.iter().zip(&theirs) {
+            check(name, &format!("{field}[{}]", c.term), coefficient_field(c, field).expect("kept"), *t);
         }
     }
     check(name, "rsquared", ours.r_squared, r["rsquared"].as_f64().unwrap());
@@ -82,7 +90,7 @@ fn linear_models_match_statsmodels() {
     let data = &reference["data"];
     let col = |n: &str| floats(&data[n]);
     let (x1, x2, x3, w, y) = (col("x1"), col("x2"), col("x3"), col("w"), col("y"));
-    let g: Vec<String> = data["g"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let g = labels(&data["g"]);
     let fits = reference["fits"].as_array().unwrap();
     assert_eq!(fits.len(), 10);
     for r in fits {
@@ -168,7 +176,7 @@ fn two_stage_least_squares_matches_linearmodels() {
     let data = &reference["data"];
     let col = |n: &str| floats(&data[n]);
     let (x1, d, z1, z2, y) = (col("x1"), col("d"), col("z1"), col("z2"), col("yiv"));
-    let g: Vec<String> = data["g"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let g = labels(&data["g"]);
     let fits = reference["iv_fits"].as_array().unwrap();
     assert_eq!(fits.len(), 3);
     // Values: (yiv, x1, d, z1, z2), so u = (1, yiv, x1, d, z1, z2).
@@ -208,15 +216,7 @@ fn two_stage_least_squares_matches_linearmodels() {
         let ours = fit_iv(&cells, &spec).unwrap();
         for field in ["params", "bse", "tvalues", "pvalues", "ci_lower", "ci_upper"] {
             for (c, t) in ours.coefficients.iter().zip(floats(&r[field])) {
-                let v = match field {
-                    "params" => c.estimate,
-                    "bse" => c.std_error,
-                    "tvalues" => c.t_value,
-                    "pvalues" => c.p_value,
-                    "ci_lower" => c.ci_lower,
-                    _ => c.ci_upper,
-                };
-                check(name, &format!("{field}[{}]", c.term), v.unwrap(), t);
+                check(name, &format!("{field}[{}]", c.term), coefficient_field(c, field).expect("kept"), t);
             }
         }
         check(name, "rsquared", ours.r_squared, r["rsquared"].as_f64().unwrap());

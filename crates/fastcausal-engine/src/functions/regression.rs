@@ -459,15 +459,20 @@ fn coefficient_row(c: &Coefficient) -> Row {
         .opt_float("ci_upper", c.ci_upper)
 }
 
-fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
+/// The fields every model result starts with.
+fn model_head(formula: &str, coefficients: &[Coefficient], n: u64, df_model: f64, df_resid: f64) -> Result<Row> {
     let shape = coefficient_row(&Coefficient::default()).data_type();
-    let rows = fit.coefficients.iter().map(coefficient_row).collect();
+    let rows = coefficients.iter().map(coefficient_row).collect();
     Ok(Row::new()
         .text("formula", formula)
         .value("coefficients", rows_type(&shape), rows_value(rows, &shape)?)
-        .int("n", fit.n)
-        .float("df_model", fit.df_model)
-        .float("df_resid", fit.df_resid)
+        .int("n", n)
+        .float("df_model", df_model)
+        .float("df_resid", df_resid))
+}
+
+fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
+    Ok(model_head(formula, &fit.coefficients, fit.n, fit.df_model, fit.df_resid)?
         .float("r_squared", fit.r_squared)
         .float("adj_r_squared", fit.adj_r_squared)
         .opt_float("f_statistic", fit.f_statistic)
@@ -482,8 +487,6 @@ fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
 }
 
 fn iv_row(fit: &IvFit, formula: &str) -> Result<Row> {
-    let shape = coefficient_row(&Coefficient::default()).data_type();
-    let rows = fit.coefficients.iter().map(coefficient_row).collect();
     let stage = |s: &FirstStage| {
         Row::new()
             .text("endogenous", &s.endogenous)
@@ -495,12 +498,7 @@ fn iv_row(fit: &IvFit, formula: &str) -> Result<Row> {
     };
     let stage_shape = stage(&FirstStage::default()).data_type();
     let stages = fit.first_stage.iter().map(stage).collect();
-    Ok(Row::new()
-        .text("formula", formula)
-        .value("coefficients", rows_type(&shape), rows_value(rows, &shape)?)
-        .int("n", fit.n)
-        .float("df_model", fit.df_model)
-        .float("df_resid", fit.df_resid)
+    Ok(model_head(formula, &fit.coefficients, fit.n, fit.df_model, fit.df_resid)?
         .float("r_squared", fit.r_squared)
         .opt_float("wald_statistic", fit.wald_statistic)
         .float("wald_df", fit.wald_df)
