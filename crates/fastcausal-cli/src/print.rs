@@ -147,11 +147,11 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> String {
     format!("{table}\n{rows} row{}\n", if rows == 1 { "" } else { "s" })
 }
 
-/// Whether a struct type is a regression result (`ols`, `wls`, …).
+/// Whether a struct type is a model result (`ols`, `wls`, `iv`, …).
 fn is_regression(t: &DataType) -> bool {
     match t {
         DataType::Struct(fields) => {
-            ["coefficients", "residual_std_error", "cov_type"].iter().all(|n| fields.iter().any(|f| f.name() == n))
+            ["formula", "coefficients", "cov_type"].iter().all(|n| fields.iter().any(|f| f.name() == n))
         }
         _ => false,
     }
@@ -220,22 +220,29 @@ pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
                 table.add_row(cells);
             }
             out += &format!("{table}\n");
-            let dropped = field("dropped").as_list::<i32>().value(i);
-            if !dropped.is_empty() {
-                let names: Vec<&str> = dropped.as_string::<i32>().iter().flatten().collect();
-                out += &format!("Dropped as collinear with earlier terms: {}\n", names.join(", "));
+            let has = |name: &str| model.column_by_name(name).is_some();
+            if has("dropped") {
+                let dropped = field("dropped").as_list::<i32>().value(i);
+                if !dropped.is_empty() {
+                    let names: Vec<&str> = dropped.as_string::<i32>().iter().flatten().collect();
+                    out += &format!("Dropped as collinear with earlier terms: {}\n", names.join(", "));
+                }
             }
-            out += &format!(
-                "Residual standard error: {} on {} degrees of freedom\n",
-                show(float("residual_std_error")),
-                show(float("df_resid"))
-            );
-            out += &format!(
-                "R-squared: {}, adjusted R-squared: {}\n",
-                show(float("r_squared")),
-                show(float("adj_r_squared"))
-            );
-            if let Some(f) = float("f_statistic") {
+            if has("residual_std_error") {
+                out += &format!(
+                    "Residual standard error: {} on {} degrees of freedom\n",
+                    show(float("residual_std_error")),
+                    show(float("df_resid"))
+                );
+            }
+            out += &format!("R-squared: {}", show(float("r_squared")));
+            if has("adj_r_squared") {
+                out += &format!(", adjusted R-squared: {}", show(float("adj_r_squared")));
+            }
+            out += "\n";
+            if has("f_statistic")
+                && let Some(f) = float("f_statistic")
+            {
                 out += &format!(
                     "F-statistic: {} on {} and {} DF, p-value: {}\n",
                     format_float(f),
@@ -244,12 +251,45 @@ pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
                     format_p(float("f_p_value"))
                 );
             }
-            out += &format!(
-                "Log-likelihood: {}, AIC: {}, BIC: {}\n\n",
-                show(float("log_likelihood")),
-                show(float("aic")),
-                show(float("bic"))
-            );
+            if has("wald_statistic")
+                && let Some(w) = float("wald_statistic")
+            {
+                out += &format!(
+                    "Wald chi-square: {} on {} DF, p-value: {}\n",
+                    format_float(w),
+                    show(float("wald_df")),
+                    format_p(float("wald_p_value"))
+                );
+            }
+            if has("first_stage") {
+                let stages = field("first_stage").as_list::<i32>().value(i);
+                let stages = stages.as_struct();
+                let stage =
+                    |name: &str, r: usize| float_at(stages.column_by_name(name).expect("stage field").as_ref(), r);
+                for r in 0..stages.len() {
+                    let name = stages.column_by_name("endogenous").expect("stage field").as_string::<i32>().value(r);
+                    out += &format!(
+                        "First stage of {name}: partial R-squared {}, F {} on {} and {} DF, p-value: {}\n",
+                        show(stage("partial_r_squared", r)),
+                        show(stage("f_statistic", r)),
+                        show(stage("df_num", r)),
+                        show(stage("df_denom", r)),
+                        format_p(stage("f_p_value", r))
+                    );
+                }
+                if has("weak_instruments") && field("weak_instruments").as_boolean().value(i) {
+                    out += "Weak instruments: a first-stage F is below 10, so estimates and errors are unreliable\n";
+                }
+            }
+            if has("log_likelihood") {
+                out += &format!(
+                    "Log-likelihood: {}, AIC: {}, BIC: {}\n",
+                    show(float("log_likelihood")),
+                    show(float("aic")),
+                    show(float("bic"))
+                );
+            }
+            out += "\n";
         }
     }
     Some(out)
