@@ -206,7 +206,8 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     let example = kind.example();
     let mut variables = Vec::new();
     let formula_text = if kind == LinearKind::Did {
-        // did(y, treated, post, covariates…): y ~ treated * post + covariates, over placeholders.
+        // did(y, treated, post, covariates…) is y ~ treated * post + covariates, written over the
+        // column names v0, v1, … that stand for the argument expressions (see column_sql).
         let y = call.required(0, "the outcome", example)?;
         let treated = call.required(1, "the treated-group indicator", example)?;
         let post = call.required(2, "the post-period indicator", example)?;
