@@ -273,6 +273,31 @@ result = sql_iv(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')")
 result = sql_iv(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)")
 """,
     },
+    # Logistic regression with 7 regressors: the exact MLE by Newton's method from β = 0, errors from
+    # the inverse Hessian. numpy iterates IRLS on the columns read with pyarrow; statsmodels fits
+    # sm.Logit (Newton, its default tolerance); the SQL engines run the same loop with one query per
+    # step (Σ p(1−p) x xᵀ and Σ (y − p) x at the current β), solved in numpy.
+    'logistic, 7 regressors': {
+        'fastcausal': "SELECT c['estimate'] AS estimate, c['std_error'] AS std_error FROM "
+                      "(SELECT unnest(logistic('t_ob ~ x1 + x2 + x3 + x4 + x5 + weight + treatment')['coefficients']) AS c "
+                      "FROM '{path}')",
+        'fields': ['estimate', 'std_error'],
+        'numpy': """
+X, y, w = design_arrays('{path}', LOGIT_X, 't_ob')
+result = numpy_logit(X, y)
+""",
+        'statsmodels': """
+X, y, w = design_arrays('{path}', LOGIT_X, 't_ob')
+fit = sm.Logit(y, X).fit(disp=0)
+result = [[float(b), float(s)] for b, s in zip(fit.params, fit.bse)]
+""",
+        'duckdb': """
+result = sql_logit(lambda q: duckdb.sql(q).fetchall(), "read_parquet('{path}')")
+""",
+        'chdb': """
+result = sql_logit(lambda q: json.loads(chdb.query(q, 'JSONCompact').data())['data'], "file('{path}', Parquet)")
+""",
+    },
 }
 
 PEER_PRELUDE = {
@@ -422,6 +447,44 @@ def sql_iv(query, source):
     v = iv_errors(a, pi, symmetric(mrow, len(zc)))
     return [[float(b), float(s)] for b, s in zip(beta, np.sqrt(np.diag(v)))]
 
+
+
+LOGIT_X = ['x1', 'x2', 'x3', 'x4', 'x5', 'weight', 'treatment']
+
+
+def newton_logit(pass_at, k):
+    # Newton's method from β = 0: pass_at(β) gives H = Σ p(1−p) x xᵀ and g = Σ (y − p) x; stops
+    # when the step is below 1e-10 relative; errors from H⁻¹ at the final β.
+    beta = np.zeros(k)
+    for _ in range(100):
+        h, g = pass_at(beta)
+        step = np.linalg.solve(h, g)
+        beta = beta + step
+        if np.max(np.abs(step) / np.maximum(np.abs(beta), 1.0)) < 1e-10:
+            break
+    h, _ = pass_at(beta)
+    return [[float(b), float(s)] for b, s in zip(beta, np.sqrt(np.diag(np.linalg.inv(h))))]
+
+
+def numpy_logit(X, y):
+    def pass_at(beta):
+        p = 1.0 / (1.0 + np.exp(-(X @ beta)))
+        return (X * (p * (1 - p))[:, None]).T @ X, X.T @ (y - p)
+    return newton_logit(pass_at, X.shape[1])
+
+
+def sql_logit(query, source):
+    cols = ['1'] + LOGIT_X
+    k = len(cols)
+
+    def pass_at(beta):
+        eta = ' + '.join(f'{float(b)!r} * {c}' for b, c in zip(beta, cols))
+        inner = f"SELECT *, 1.0 / (1.0 + exp(-({eta}))) AS p FROM {source}"
+        terms = [f'sum(p * (1 - p) * {a} * {b})' for i, a in enumerate(cols) for b in cols[i:]]
+        terms += [f'sum((t_ob - p) * {a})' for a in cols]
+        row = [float(v) for v in query(f"SELECT {', '.join(terms)} FROM ({inner})")[0]]
+        return symmetric(row, k), np.array(row[k * (k + 1) // 2:])
+    return newton_logit(pass_at, k)
 
 def welch(n0, n1, mean0, mean1, v0, v1):
     # The t-test fields from per-arm n, means and variances of the means (Welch df, Student t).

@@ -92,6 +92,16 @@ SELECT 'regression-adjusted (HC1)', c['estimate'], c['std_error'], c['ci_lower']
          state per level of C(x_cat1).",
         &format!("SELECT ols('y ~ treatment + x1 + x2 + x3 + C(x_cat1)', cov => 'HC1') AS model FROM {table};"),
     )
+    .await?;
+    section(
+        engine,
+        "Observational study: propensity model",
+        "Who gets t_ob? The exact maximum-likelihood logistic regression of the observational \
+         treatment on the covariates (Newton's method, one pass over the data per step, until the \
+         step is below 1e-8 relative), with robust errors: the propensity model that matching and \
+         weighting build on. Its AUC says how well the covariates separate treated from untreated.",
+        &format!("SELECT logistic('t_ob ~ x1 + x2 + x3', cov => 'HC0') AS propensity FROM {table};"),
+    )
     .await
 }
 

@@ -206,9 +206,12 @@ pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
             out += &format!("{}    n = {n}, covariance: {}\n", text("formula"), text("cov_type"));
             let rows = field("coefficients").as_list::<i32>().value(i);
             let rows = rows.as_struct();
+            let has = |name: &str| model.column_by_name(name).is_some();
+            // Maximum-likelihood models report z statistics.
+            let statistic = if has("pseudo_r_squared") { "z_value" } else { "t_value" };
             let mut table = Table::new();
             table.load_style(comfy_table::presets::NOTHING);
-            table.set_header(["", "estimate", "std_error", "t_value", "p_value", "ci_lower", "ci_upper"]);
+            table.set_header(["", "estimate", "std_error", statistic, "p_value", "ci_lower", "ci_upper"]);
             for r in 0..rows.len() {
                 let term = rows.column(0).as_string::<i32>().value(r).to_owned();
                 let mut cells = vec![Cell::new(term)];
@@ -220,7 +223,6 @@ pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
                 table.add_row(cells);
             }
             out += &format!("{table}\n");
-            let has = |name: &str| model.column_by_name(name).is_some();
             if has("dropped") {
                 let dropped = field("dropped").as_list::<i32>().value(i);
                 if !dropped.is_empty() {
@@ -235,11 +237,30 @@ pub fn render_regressions(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
                     show(float("df_resid"))
                 );
             }
-            out += &format!("R-squared: {}", show(float("r_squared")));
-            if has("adj_r_squared") {
-                out += &format!(", adjusted R-squared: {}", show(float("adj_r_squared")));
+            if has("r_squared") {
+                out += &format!("R-squared: {}", show(float("r_squared")));
+                if has("adj_r_squared") {
+                    out += &format!(", adjusted R-squared: {}", show(float("adj_r_squared")));
+                }
+                out += "\n";
             }
-            out += "\n";
+            if has("pseudo_r_squared") {
+                out += &format!(
+                    "Pseudo R-squared (McFadden): {}, AUC: {}\nLikelihood-ratio chi-square: {} on {} DF, p-value: {} (null log-likelihood {})\n",
+                    show(float("pseudo_r_squared")),
+                    show(float("auc")),
+                    show(float("llr")),
+                    show(float("df_model")),
+                    format_p(float("llr_p_value")),
+                    show(float("ll_null"))
+                );
+                let iterations = field("iterations").as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i);
+                if field("converged").as_boolean().value(i) {
+                    out += &format!("Converged in {iterations} Newton steps\n");
+                } else {
+                    out += &format!("Warning: not converged after {iterations} Newton steps\n");
+                }
+            }
             if has("f_statistic")
                 && let Some(f) = float("f_statistic")
             {

@@ -6,6 +6,8 @@
 //!   accumulator that handles NULLs, `FILTER`, `GROUP BY` and partial states.
 //! * [`metric_sql`]: the rewrite that lets metric expressions such as
 //!   `avg(numerator) / avg(denominator)` appear inside a statistic's call.
+//! * [`multipass`]: statistics fitted in several passes over the data (logistic regression's
+//!   Newton steps), run by the engine before a statement is planned.
 //! * [`session`]: [`session_state`], the one place functions are registered, and [`Engine`], a
 //!   session that also resolves warehouse tables and file paths by name.
 //! * [`warehouse`], [`import`], [`sources`], [`sniff`]: data in — named Parquet tables in a local
@@ -23,6 +25,7 @@ pub mod functions;
 pub mod gen_data;
 pub mod import;
 pub mod metric_sql;
+pub mod multipass;
 pub mod output;
 pub mod progress;
 pub mod session;

@@ -17,12 +17,12 @@ use std::ops::ControlFlow;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Select,
-    SelectItem, Spanned, UnaryOperator, Value, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    ObjectNamePart, Select, SelectItem, Spanned, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use fastcausal_stats::MetricExpr;
 
-use crate::functions::{deltamethod, mean_tests, rank_tests, regression, srm};
+use crate::functions::{deltamethod, logistic, mean_tests, rank_tests, regression, srm};
 
 /// Names of the functions whose calls are rewritten (see the [module documentation](self)).
 pub const METRIC_FUNCTIONS: &[&str] = &[
@@ -42,11 +42,12 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "wls",
     "did",
     "iv",
+    "logistic",
 ];
 
 /// Rewrites every metric-function call in `statement` in place.
 pub fn rewrite_statement(statement: &mut DFStatement) -> Result<()> {
-    let mut v = MetricRewriter;
+    let mut v = MetricRewriter::default();
     let flow = match statement {
         DFStatement::Statement(s) => s.visit(&mut v),
         DFStatement::Explain(e) => return rewrite_statement(&mut e.statement),
@@ -73,12 +74,65 @@ fn is_metric_call(e: &Expr) -> bool {
     matches!(e, Expr::Function(f) if function_name(f).is_some_and(|n| METRIC_FUNCTIONS.contains(&n.as_str())))
 }
 
-struct MetricRewriter;
+/// The rewrite, with the `GROUP BY` expressions of each enclosing `SELECT` (innermost last) for
+/// the functions that take them as keys (see [`group_keys`]).
+#[derive(Default)]
+struct MetricRewriter {
+    groups: Vec<std::result::Result<Vec<Expr>, String>>,
+}
+
+/// The `GROUP BY` expressions of `select`, with positions (`GROUP BY 1`) and aliases of the
+/// select list replaced by the expressions they name; an error for grouping sets, `ROLLUP`,
+/// `CUBE` and `GROUP BY ALL`.
+pub(crate) fn group_keys(select: &Select) -> std::result::Result<Vec<Expr>, String> {
+    let exprs = match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
+        other => return Err(format!("`{other}` is not supported here; list the GROUP BY expressions")),
+    };
+    let item = |i: usize| -> Option<Expr> {
+        match select.projection.get(i)? {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e.clone()),
+            _ => None,
+        }
+    };
+    exprs
+        .iter()
+        .map(|e| match e {
+            Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_) => {
+                Err(format!("`GROUP BY {e}` is not supported here; list the GROUP BY expressions"))
+            }
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(item)
+                    .ok_or_else(|| format!("GROUP BY {n} names no item of the select list")),
+                _ => Ok(e.clone()),
+            },
+            Expr::Identifier(id) => Ok(select
+                .projection
+                .iter()
+                .find_map(|p| match p {
+                    SelectItem::ExprWithAlias { expr, alias } if alias.value == id.value => Some(expr.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| e.clone())),
+            _ => Ok(e.clone()),
+        })
+        .collect()
+}
 
 impl VisitorMut for MetricRewriter {
     type Break = DataFusionError;
 
+    fn post_visit_select(&mut self, _select: &mut Select) -> ControlFlow<DataFusionError> {
+        self.groups.pop();
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<DataFusionError> {
+        self.groups.push(group_keys(select));
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(e) = item
                 && is_metric_call(e)
@@ -94,7 +148,7 @@ impl VisitorMut for MetricRewriter {
         if let Expr::Function(f) = expr
             && let Some(name) = function_name(f)
             && METRIC_FUNCTIONS.contains(&name.as_str())
-            && let Err(e) = rewrite_call(&name, f)
+            && let Err(e) = rewrite_call(&name, f, self.groups.last())
         {
             return ControlFlow::Break(e);
         }
@@ -153,9 +207,14 @@ pub(crate) struct Rewritten {
     pub args: Vec<Expr>,
 }
 
-fn rewrite_call(name: &str, f: &mut Function) -> Result<()> {
+fn rewrite_call(name: &str, f: &mut Function, groups: Option<&std::result::Result<Vec<Expr>, String>>) -> Result<()> {
     let call = Call::new(name, call_args(name, f)?);
     let rewritten = match name {
+        "logistic" => match groups {
+            Some(Ok(groups)) => logistic::rewrite(call, groups)?,
+            Some(Err(e)) => return Err(plan_error(format!("{name}: {e}"))),
+            None => return Err(plan_error(format!("{name} must be called in the select list of a SELECT"))),
+        },
         "deltamethod" => deltamethod::rewrite(call)?,
         "srm" => srm::rewrite(call)?,
         "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,

@@ -77,24 +77,32 @@ impl Engine {
 
     /// Parses `sql` into statements (fastcausal's metric functions rewritten).
     pub fn parse(&self, sql: &str) -> Result<VecDeque<Statement>> {
-        let state = self.ctx.state();
-        let options = state.config().options();
-        let dialect = &options.sql_parser.dialect;
-        let dialect = dialect_from_str(dialect)
-            .ok_or_else(|| DataFusionError::Plan(format!("unsupported SQL dialect {dialect}")))?;
-        let mut statements = DFParserBuilder::new(sql)
-            .with_dialect(dialect.as_ref())
-            .with_recursion_limit(options.sql_parser.recursion_limit.get())
-            .build()?
-            .parse_statements()?;
+        let mut statements = self.parse_raw(sql)?;
         for s in statements.iter_mut() {
             rewrite_statement(s)?;
         }
         Ok(statements)
     }
 
+    /// Parses `sql` as it is, without the rewrite (for SQL the rewrite has already produced).
+    pub(crate) fn parse_raw(&self, sql: &str) -> Result<VecDeque<Statement>> {
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let dialect = &options.sql_parser.dialect;
+        let dialect = dialect_from_str(dialect)
+            .ok_or_else(|| DataFusionError::Plan(format!("unsupported SQL dialect {dialect}")))?;
+        DFParserBuilder::new(sql)
+            .with_dialect(dialect.as_ref())
+            .with_recursion_limit(options.sql_parser.recursion_limit.get())
+            .build()?
+            .parse_statements()
+    }
+
     /// Plans and starts one parsed statement (DDL takes effect now; queries run when collected).
-    pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
+    /// Statistics that need several passes over the data (logistic regression) run their
+    /// earlier passes here, before planning (see [`crate::multipass`]).
+    pub async fn execute(&self, mut statement: Statement) -> Result<DataFrame> {
+        crate::multipass::resolve(self, &mut statement).await?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         self.ctx.execute_logical_plan(plan).await
     }

@@ -238,6 +238,17 @@ async fn regressions_match_statsmodels() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// Every SQL case of `logistic.json` (classical, robust and clustered errors, GROUP BY,
+/// categorical terms, WHERE, no intercept, a dropped collinear term) against statsmodels' Logit
+/// fitted to machine precision, on every engine configuration.
+#[tokio::test]
+async fn logistic_matches_statsmodels() {
+    let text = std::fs::read_to_string(workspace().join("tests/reference/logistic.json")).expect("logistic.json");
+    let r: Value = serde_json::from_str(&text).expect("valid JSON");
+    let failures = run_cases(r["sql_cases"].as_array().expect("sql cases")).await;
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// FCI published `y ~ x1 + x2 + t_ob` on this data: 11.511121, 1.719414, 2.052233, 1.394370.
 #[tokio::test]
 async fn ols_reproduces_fci() {

@@ -24,8 +24,10 @@ use crate::state::RowState;
 
 /// One component of a key: the value of an arm or stratum column.
 ///
-/// Numbers of every SQL type arrive as `f64` (exact for integers up to 2⁵³), text as text.
-#[derive(Debug, Clone)]
+/// Numbers of every SQL type arrive as `f64` (exact for integers up to 2⁵³), text as text. In
+/// JSON a key value is a number or a string.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum KeyValue {
     /// A numeric value; `-0.0` is stored as `0.0`.
     Number(f64),
@@ -158,6 +160,15 @@ impl<S> Keyed<S> {
     /// No entries.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A container of `entries`, which must be in strictly ascending key order (as
+    /// [`Keyed::into_entries`] yields them, or any run of them with a common prefix removed).
+    pub fn from_sorted(entries: Vec<(Vec<KeyValue>, S)>) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "Keyed::from_sorted needs sorted keys");
+        let mut k = Keyed { entries, ..Keyed::default() };
+        k.reindex();
+        k
     }
 
     /// The entries in key order. Call [`Keyed::flush`] first if keys were added since the

@@ -6,7 +6,9 @@
 //!   multi-arm comparisons, ClickHouse-style shortcuts, and power (`mde`, `sample_size`).
 //! * [`srm`]: the sample-ratio-mismatch check.
 //! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
-//! * [`regression`]: linear models from formulas (`ols`, `wls`).
+//! * [`regression`]: linear models from formulas (`ols`, `wls`, `did`, `iv`).
+//! * [`logistic`]: logistic regression by exact maximum likelihood (`logistic`), fitted in
+//!   several passes driven by [`crate::multipass`].
 //!
 //! Shared machinery: [`udaf`] (the one aggregate implementation), [`state_accumulator`] (the
 //! generic accumulators), [`spec`] (how options written in SQL reach the accumulator),
@@ -14,6 +16,7 @@
 
 pub mod arms;
 pub mod deltamethod;
+pub mod logistic;
 pub mod mean_tests;
 pub mod rank_tests;
 pub mod regression;
@@ -31,5 +34,6 @@ pub fn aggregate_functions() -> Vec<AggregateUDF> {
     all.extend(mean_tests::udafs());
     all.extend(rank_tests::udafs());
     all.extend(regression::udafs());
+    all.extend(logistic::udafs());
     all
 }

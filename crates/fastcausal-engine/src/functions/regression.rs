@@ -106,7 +106,7 @@ fn parse_cov(name: &str) -> std::result::Result<CovType, String> {
 }
 
 /// A formula error with the formula shown and the position marked.
-fn formula_error(
+pub(super) fn formula_error(
     function: &str,
     formula: &str,
     e: fastcausal_stats::StatsError,
@@ -171,7 +171,7 @@ fn factor_sql(e: &Expr, variables: &[String]) -> String {
     }
 }
 
-fn parse_sql(function: &str, text: &str) -> Result<SqlExpr> {
+pub(super) fn parse_sql(function: &str, text: &str) -> Result<SqlExpr> {
     Parser::new(&GenericDialect {})
         .try_with_sql(text)
         .and_then(|mut p| p.parse_expr())
@@ -180,7 +180,7 @@ fn parse_sql(function: &str, text: &str) -> Result<SqlExpr> {
 
 /// The SQL inputs of a formula: keys (categorical factors), then values (the response and each
 /// product of numeric factors).
-fn inputs(formula: &Formula, design: &Design, variables: &[String]) -> (Vec<String>, Vec<String>) {
+pub(super) fn inputs(formula: &Formula, design: &Design, variables: &[String]) -> (Vec<String>, Vec<String>) {
     let keys = design.keys.iter().map(|&f| factor_sql(&formula.factors[f].expr, variables)).collect();
     let mut values = vec![factor_sql(&formula.response.expr, variables)];
     for product in &design.values {
@@ -461,7 +461,13 @@ fn coefficient_row(c: &Coefficient) -> Row {
 }
 
 /// The fields every model result starts with.
-fn model_head(formula: &str, coefficients: &[Coefficient], n: u64, df_model: f64, df_resid: f64) -> Result<Row> {
+pub(super) fn model_head(
+    formula: &str,
+    coefficients: &[Coefficient],
+    n: u64,
+    df_model: f64,
+    df_resid: f64,
+) -> Result<Row> {
     let shape = coefficient_row(&Coefficient::default()).data_type();
     let rows = coefficients.iter().map(coefficient_row).collect();
     Ok(Row::new()

@@ -40,6 +40,13 @@ pub trait StateFunction: Debug + Send + Sync + 'static {
     fn column_names(&self) -> &[String];
     /// A fresh, empty state.
     fn new_state(&self) -> Self::State;
+    /// A fresh, empty state for the key `key` (the values of the key inputs). States that
+    /// depend on their key — a Newton pass's linear predictor differs per group and per level of
+    /// a categorical term — override this; the default is [`StateFunction::new_state`].
+    fn new_keyed_state(&self, key: &[KeyRef<'_>]) -> Self::State {
+        let _ = key;
+        self.new_state()
+    }
     /// What to suggest when value column `column` is not numeric.
     fn non_numeric_hint(&self, column: &str) -> String {
         format!("e.g. CAST({column} AS DOUBLE) or ({column} = 'some value')")
@@ -307,7 +314,8 @@ fn fold_batch<F: StateFunction>(
 
     // Fast path: one group, one key — fold the whole batch in place.
     if groups.is_none() && radix == 1 {
-        return cells[0].entry(&key_of(0), || f.new_state()).update(&cols).map_err(err);
+        let key = key_of(0);
+        return cells[0].entry(&key, || f.new_keyed_state(&key)).update(&cols).map_err(err);
     }
 
     let buckets = match (groups, key_codes.len()) {
@@ -323,11 +331,15 @@ fn fold_batch<F: StateFunction>(
     let mut states: Vec<F::State> = buckets
         .cells
         .iter()
-        .map(|&(g, k)| std::mem::replace(cells[g].entry(&key_of(k), || f.new_state()), f.new_state()))
+        .map(|&(g, k)| {
+            let key = key_of(k);
+            std::mem::replace(cells[g].entry(&key, || f.new_keyed_state(&key)), f.new_state())
+        })
         .collect();
     let result = F::State::update_coded(&mut states, &buckets.codes, &cols).map_err(err);
     for (&(g, k), state) in buckets.cells.iter().zip(states) {
-        *cells[g].entry(&key_of(k), || f.new_state()) = state;
+        let key = key_of(k);
+        *cells[g].entry(&key, || f.new_keyed_state(&key)) = state;
     }
     let mut last = usize::MAX;
     for &(g, _) in &buckets.cells {
@@ -574,7 +586,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
             }
             let key: Vec<KeyRef> = key_columns.iter().map(|k| k.at(i)).collect();
             let mut cell = Keyed::new();
-            cell.entry(&key, || f.new_state()).push(&row);
+            cell.entry(&key, || f.new_keyed_state(&key)).push(&row);
             buf.clear();
             cell.encode(&mut buf);
             b.append_value(&buf);

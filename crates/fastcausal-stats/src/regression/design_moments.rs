@@ -52,9 +52,33 @@ fn choose(n: usize, k: usize) -> usize {
 }
 
 /// Packed index of the multiset `a ≤ b`.
-fn pair(a: usize, b: usize) -> usize {
+pub(super) fn pair(a: usize, b: usize) -> usize {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
     b * (b + 1) / 2 + a
+}
+
+/// Packed second moments `Σ ω u_a u_b` (any weights ω) of `u = (1, v − c)` about the centre
+/// `c + δ`: `u' = u − δ u₀`, so `M' = A M Aᵀ` with `A = [[1, 0], [−δ, I]]`.
+pub(super) fn recentre_second(second: &[f64], delta: &[f64]) -> Vec<f64> {
+    let d = delta.len() + 1;
+    let m = |a: usize, b: usize| second[pair(a, b)];
+    let mut out = vec![0.0; second.len()];
+    for b in 0..d {
+        for a in 0..=b {
+            let (da, db) = (if a == 0 { 0.0 } else { delta[a - 1] }, if b == 0 { 0.0 } else { delta[b - 1] });
+            out[pair(a, b)] = m(a, b) - da * m(0, b) - db * m(a, 0) + da * db * m(0, 0);
+        }
+    }
+    out
+}
+
+/// First moments `Σ ω u_a` about the centre `c + δ` (see [`recentre_second`]).
+pub(super) fn recentre_first(first: &[f64], delta: &[f64]) -> Vec<f64> {
+    let mut out = first.to_vec();
+    for (o, d) in out[1..].iter_mut().zip(delta) {
+        *o -= d * first[0];
+    }
+    out
 }
 
 /// Packed index of the multiset `{a, b, c, d}` (any order): the combinatorial number system.
@@ -64,11 +88,11 @@ fn quad(mut idx: [usize; 4]) -> usize {
 }
 
 /// Rows per block of [`DesignMoments::update`].
-const BLOCK: usize = 256;
+pub(super) const BLOCK: usize = 256;
 
 /// Sum of `x·y` in eight lanes (vectorised by the compiler), with 256-bit AVX2 registers where the
 /// CPU has them, chosen at run time so the binary stays portable.
-fn dot(x: &[f64], y: &[f64]) -> f64 {
+pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the features the function is compiled for were just detected.
@@ -287,18 +311,7 @@ impl DesignMoments {
         let terms = |a: usize| -> Vec<(usize, f64)> {
             if a == 0 { vec![(0, 1.0)] } else { vec![(a, 1.0), (0, -delta[a - 1])] }
         };
-        let mut second = vec![0.0; self.second.len()];
-        for b in 0..d {
-            for a in 0..=b {
-                let mut s = 0.0;
-                for &(i, x) in &terms(a) {
-                    for &(j, y) in &terms(b) {
-                        s += x * y * self.second[pair(i, j)];
-                    }
-                }
-                second[pair(a, b)] = s;
-            }
-        }
+        let second = recentre_second(&self.second, &delta);
         let mut fourth = vec![0.0; self.fourth.len()];
         if self.with_fourth {
             for dd in 0..d {

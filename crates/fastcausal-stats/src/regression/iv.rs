@@ -373,7 +373,7 @@ pub fn fit_formula_iv(
     alpha: f64,
     clusterings: usize,
 ) -> Result<IvFit> {
-    let FormulaCells { columns, rows, clusters } = formula_cells(formula, design, cells, clusterings)?;
+    let FormulaCells { columns, rows, clusters, .. } = formula_cells(formula, design, cells, clusterings)?;
     let d = value_count(design) + 1;
     let iv_cells: Vec<IvCell<'_>> = cells
         .entries()

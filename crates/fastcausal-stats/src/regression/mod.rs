@@ -8,12 +8,15 @@
 //!   describe.
 //! * [`iv`]: [`iv::fit_iv`], two-stage least squares with unadjusted, robust and clustered errors
 //!   and first-stage diagnostics, as linearmodels' IV2SLS.
+//! * [`logistic`]: logistic regression by exact maximum likelihood (Newton/IRLS), one pass of
+//!   [`logistic::LogisticMoments`] per step.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
 pub mod formula;
 pub mod iv;
 pub mod linalg;
+pub mod logistic;
 pub mod ols;
 
 pub use design_moments::DesignMoments;

@@ -436,6 +436,8 @@ pub fn value_count(design: &Design) -> usize {
 /// the dense cluster number of each cell per clustering.
 pub(super) struct FormulaCells {
     pub columns: Vec<DesignColumn>,
+    /// The sorted levels of each categorical factor.
+    pub levels: Vec<Vec<KeyValue>>,
     pub rows: Vec<Vec<Vec<f64>>>,
     pub clusters: Vec<Vec<u32>>,
 }
@@ -449,10 +451,10 @@ pub(super) fn unit(d: usize, i: usize) -> Vec<f64> {
 
 /// The design of `formula` over cells keyed by its categorical levels and then `clusterings`
 /// cluster values.
-pub(super) fn formula_cells(
+pub(super) fn formula_cells<S>(
     formula: &Formula,
     design: &Design,
-    cells: &Keyed<DesignMoments>,
+    cells: &Keyed<S>,
     clusterings: usize,
 ) -> Result<FormulaCells> {
     let nkeys = design.keys.len();
@@ -505,7 +507,8 @@ pub(super) fn formula_cells(
                 .collect()
         })
         .collect();
-    Ok(FormulaCells { columns, rows, clusters })
+    levels.truncate(nkeys);
+    Ok(FormulaCells { columns, levels, rows, clusters })
 }
 
 /// Fits `formula` from one [`DesignMoments`] per combination of its categorical factors' levels
@@ -520,7 +523,7 @@ pub fn fit_formula(
     alpha: f64,
     clusterings: usize,
 ) -> Result<LinearFit> {
-    let FormulaCells { columns, rows, clusters } = formula_cells(formula, design, cells, clusterings)?;
+    let FormulaCells { columns, rows, clusters, .. } = formula_cells(formula, design, cells, clusterings)?;
     let d = value_count(design) + 1;
     let model_cells: Vec<Cell<'_>> = cells
         .entries()

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Reference values for logistic regression, from statsmodels' ``Logit`` (and scikit-learn's
+``roc_auc_score`` for the AUC).
+
+On FCI's 10,000-row data (``test_data_small.csv``) it fits SQL cases of ``logistic(...)`` with
+``statsmodels.formula.api.logit`` by Newton's method run to machine precision
+(``tol=1e-15``, so the reference is the maximum itself, not statsmodels' default stopping point):
+classical, robust (statsmodels' ``HC0``) and one- and two-way cluster-robust errors
+(``cov_type='cluster'``), GROUP BY, categorical terms and interactions, a WHERE clause, seven
+regressors, no intercept, and a collinear term (fitted without it by statsmodels and reported as
+dropped). For each fit it stores, in the case format of ``reference.json`` (``select``,
+``group_by``, ``rows`` of ``fields``), the coefficient rows (params, bse, z, p, conf_int at
+alpha 0.05), nobs, df_model, df_resid, llf, llnull, prsquared, llr, llr_pvalue, aic, bic and the
+AUC of the fitted linear predictor.
+
+Writes ``logistic.json`` next to this script. Run: ``python3 tests/reference/make_logistic.py``
+(needs numpy, pandas, statsmodels and scikit-learn).
+"""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import sklearn
+import statsmodels
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fields(res, cov, dropped=()):
+    """fastcausal's logistic struct for a statsmodels result; `dropped` terms are inserted as
+    all-NULL coefficient rows at their positions (name, index).
+
+    statsmodels' own ``llnull`` comes from a derivative-free optimiser and is off by ~1e-10
+    relative, which the likelihood-ratio statistic (a difference of two large numbers) magnifies
+    to ~1e-7; the null model is therefore refitted here by Newton's method to machine precision
+    (``Logit(y, 1)``), and ``llr``, ``llr_pvalue`` and ``prsquared`` are computed from it with
+    statsmodels' formulas and degrees of freedom (``df_model`` = rank − 1, with or without a
+    constant, as statsmodels counts it)."""
+    ci = res.conf_int(0.05)
+    rows = [{'term': t, 'estimate': res.params[t], 'std_error': res.bse[t], 't_value': res.tvalues[t],
+             'p_value': res.pvalues[t], 'ci_lower': ci.loc[t, 0], 'ci_upper': ci.loc[t, 1]}
+            for t in res.params.index]
+    for name, index in dropped:
+        rows.insert(index, {'term': name, 'estimate': None, 'std_error': None, 't_value': None,
+                            'p_value': None, 'ci_lower': None, 'ci_upper': None})
+    assert res.mle_retvals['converged']
+    null = sm.Logit(res.model.endog, np.ones(int(res.nobs))).fit(method='newton', tol=1e-15, maxiter=100, disp=0)
+    assert abs(null.llf - res.llnull) <= 1e-8 * abs(null.llf), (null.llf, res.llnull)
+    llr = 2 * (res.llf - null.llf)
+    return {
+        'coefficients': rows,
+        'n': int(res.nobs),
+        'df_model': res.df_model,
+        'df_resid': res.df_resid,
+        'log_likelihood': res.llf,
+        'll_null': null.llf,
+        'pseudo_r_squared': 1 - res.llf / null.llf,
+        'llr': llr,
+        'llr_p_value': stats.chi2.sf(llr, res.df_model),
+        'aic': res.aic,
+        'bic': res.bic,
+        'auc': roc_auc_score(res.model.endog, res.fittedvalues),
+        'cov_type': cov,
+        'converged': True,
+        'dropped': [name for name, _ in dropped],
+    }
+
+
+def sql_cases():
+    df = pd.read_csv(os.path.join(HERE, 'test_data_small.csv'))
+    # ~200 clusters from floor(x4 * 10); the SQL side computes the same expression, exactly.
+    df['x4_bin'] = np.floor(df['x4'] * 10).astype(int)
+    cases = []
+
+    def fit(formula, cov, data, cluster=None):
+        kwds = {}
+        if cluster is not None:
+            codes = [pd.factorize(data[c], sort=True)[0] for c in cluster]
+            kwds = {'cov_kwds': {'groups': codes[0] if len(codes) == 1 else np.column_stack(codes)}}
+        return smf.logit(formula, data).fit(method='newton', tol=1e-15, maxiter=100, disp=0, cov_type=cov, **kwds)
+
+    def add(name, select, formula, cov, group_by=None, where=None, fit_formula=None, dropped=(), cluster=None):
+        data = df.query(where) if where else df
+        if group_by is None:
+            rows = [{'fields': fields(fit(fit_formula or formula, cov, data, cluster), cov, dropped)}]
+        else:
+            rows = [{'group': str(g), 'fields': fields(fit(fit_formula or formula, cov, part, cluster), cov, dropped)}
+                    for g, part in sorted(data.groupby(group_by), key=lambda kv: kv[0])]
+        case = {'name': name, 'select': select, 'group_by': group_by, 'rows': rows}
+        if where:
+            case['where'] = where
+        cases.append(case)
+
+    base = 't_ob ~ x1 + x2 + x3'
+    add('logistic classical', f"logistic('{base}')", base, 'nonrobust')
+    add('logistic HC0', f"logistic('{base}', cov => 'HC0')", base, 'HC0')
+    add('logistic clustered by x_cat1', f"logistic('{base}', cluster => x_cat1)", base, 'cluster', cluster=['x_cat1'])
+    add('logistic clustered by 200 bins', f"logistic('{base}', cluster => CAST(floor(x4 * 10) AS INT))", base,
+        'cluster', cluster=['x4_bin'])
+    add('logistic two-way clustered', f"logistic('{base}', cluster => (x_cat1, CAST(floor(x4 * 10) AS INT)))", base,
+        'cluster', cluster=['x_cat1', 'x4_bin'])
+    add('logistic by x_cat1', f"logistic('{base}', cov => 'HC0')", base, 'HC0', group_by='x_cat1')
+    seven = 't_ob ~ x1 + x2 + x3 + x4 + x5 + weight + treatment'
+    add('logistic seven regressors', f"logistic('{seven}')", seven, 'nonrobust')
+    rich = 't_ob ~ C(x_cat1) + x1 + C(x_cat1):x2 + np.log(x3)'
+    add('logistic categorical interactions', f"logistic('{rich}', cov => 'HC0')", rich, 'HC0')
+    add('logistic categorical only', "logistic('t_ob ~ C(x_cat1)')", 't_ob ~ C(x_cat1)', 'nonrobust')
+    add('logistic without intercept', "logistic('t_ob ~ x1 + x2 - 1')", 't_ob ~ x1 + x2 - 1', 'nonrobust')
+    add('logistic with where', f"logistic('{base}')", base, 'nonrobust', where='x5 > 1')
+    add('logistic categorical by treatment, clustered', "logistic('t_ob ~ C(x_cat1) + x1', cluster => CAST(floor(x4 * 10) AS INT))",
+        't_ob ~ C(x_cat1) + x1', 'cluster', group_by='treatment', cluster=['x4_bin'])
+    add('logistic collinear term dropped', "logistic('t_ob ~ x1 + x2 + I(x1 - 2 * x2) + x3')",
+        't_ob ~ x1 + x2 + I(x1 - 2 * x2) + x3', 'nonrobust', fit_formula='t_ob ~ x1 + x2 + x3',
+        dropped=[('I(x1 - 2 * x2)', 3)])
+    return cases
+
+
+def main():
+    out = {
+        'generator': f'make_logistic.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}, '
+                     f'scikit-learn {sklearn.__version__}',
+        'sql_cases': sql_cases(),
+    }
+    with open(os.path.join(HERE, 'logistic.json'), 'w') as f:
+        json.dump(out, f, indent=1)
+        f.write('\n')
+
+
+if __name__ == '__main__':
+    main()
