@@ -205,6 +205,9 @@ fn call_args(name: &str, f: &Function) -> Result<CallArgs> {
 pub(crate) struct Rewritten {
     pub spec: String,
     pub args: Vec<Expr>,
+    /// The function to call instead, when the rewrite picks another (`ols` with HC2/HC3 errors
+    /// becomes `ols_leverage`).
+    pub name: Option<&'static str>,
 }
 
 fn rewrite_call(name: &str, f: &mut Function, groups: Option<&std::result::Result<Vec<Expr>, String>>) -> Result<()> {
@@ -218,7 +221,10 @@ fn rewrite_call(name: &str, f: &mut Function, groups: Option<&std::result::Resul
         "deltamethod" => deltamethod::rewrite(call)?,
         "srm" => srm::rewrite(call)?,
         "mann_whitney_utest" | "ks_2samp" => rank_tests::rewrite(call)?,
-        "ols" | "wls" | "did" | "iv" => regression::rewrite(call)?,
+        "ols" | "wls" | "did" | "iv" => match groups {
+            Some(Ok(groups)) => regression::rewrite(call, groups)?,
+            _ => regression::rewrite(call, &[])?,
+        },
         _ => mean_tests::rewrite(call)?,
     };
     let mut new_args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
@@ -227,6 +233,9 @@ fn rewrite_call(name: &str, f: &mut Function, groups: Option<&std::result::Resul
     new_args.extend(rewritten.args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))));
     if let FunctionArguments::List(list) = &mut f.args {
         list.args = new_args;
+    }
+    if let Some(name) = rewritten.name {
+        f.name = datafusion::sql::sqlparser::ast::ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
     }
     Ok(())
 }

@@ -31,11 +31,13 @@ use datafusion::sql::sqlparser::ast::{
     Cte, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart, Query, Select,
     TableWithJoins, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
+use fastcausal_stats::regression::DesignMoments;
 use fastcausal_stats::regression::logistic::{LogisticMoments, LogisticParameters, Newton, Progress, newton_step};
 use fastcausal_stats::{KeyValue, Keyed, StateCodec};
 
 use crate::error::stats_error;
 use crate::functions::logistic::{GroupParameters, LogisticFunction, LogisticKind, LogisticSpec, split_groups};
+use crate::functions::regression::{LinearSpec, leverage_groups};
 use crate::functions::state_accumulator::StateFunction;
 use crate::metric_sql::plan_error;
 use crate::session::Engine;
@@ -56,15 +58,21 @@ pub(crate) async fn resolve(engine: &Engine, statement: &mut DFStatement) -> Res
         // The first call whose pass query holds no unresolved call itself.
         let mut ready = None;
         for job in jobs {
-            let text = job.pass_query(&job.spec)?;
+            let text = match &job.spec {
+                Pending::Logistic(spec) => job.pass_query("logistic_pass", spec)?,
+                Pending::Leverage(spec) => job.pass_query("ols_pass", spec)?,
+            };
             if find_jobs(&parse_one(engine, &text)?)?.is_empty() {
                 ready = Some(job);
                 break;
             }
         }
-        let job = ready.ok_or_else(|| plan_error("logistic: calls that depend on each other in a cycle".into()))?;
-        let spec = run_newton(engine, &job).await?;
-        let text = serde_json::to_string(&spec).expect("spec serialises");
+        let job = ready.ok_or_else(|| plan_error("calls that depend on each other in a cycle".into()))?;
+        let text = match &job.spec {
+            Pending::Logistic(spec) => serde_json::to_string(&run_newton(engine, &job, spec).await?),
+            Pending::Leverage(spec) => serde_json::to_string(&run_leverage(engine, &job, spec).await?),
+        }
+        .expect("spec serialises");
         let mut writer = SpecWriter { target: job.index, seen: 0, spec: Some(text) };
         let _ = visit_statement_mut(statement, &mut writer);
     }
@@ -80,28 +88,16 @@ fn parse_one(engine: &Engine, text: &str) -> Result<DFStatement> {
 
 /// The Newton loop of one call: passes until every group has converged; the call's spec with
 /// the coefficients.
-async fn run_newton(engine: &Engine, job: &Job) -> Result<LogisticSpec> {
-    let function = LogisticFunction::new(LogisticKind::Pass, job.spec.clone())?;
+async fn run_newton(engine: &Engine, job: &Job, spec: &LogisticSpec) -> Result<LogisticSpec> {
+    let function = LogisticFunction::new(LogisticKind::Pass, spec.clone())?;
     let groups = function.group_keys();
     let label = function.label().to_owned();
     let mut loops: BTreeMap<Vec<KeyValue>, Newton> = BTreeMap::new();
     let mut done: BTreeMap<Vec<KeyValue>, LogisticParameters> = BTreeMap::new();
-    let mut spec = job.spec.clone();
+    let mut spec = spec.clone();
     spec.parameters = None;
     loop {
-        let text = job.pass_query(&spec)?;
-        let statement = parse_one(engine, &text)?;
-        let batches = Box::pin(engine.execute(statement)).await?.collect().await?;
-        let bytes = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .map(|b| b.column(0).as_binary::<i32>())
-            .filter(|c| c.is_valid(0))
-            .map(|c| c.value(0).to_vec());
-        let cells = match bytes {
-            Some(b) => Keyed::<LogisticMoments>::decode(&b).map_err(|e| stats_error(&label, e))?,
-            None => Keyed::new(),
-        };
+        let cells: Keyed<LogisticMoments> = run_pass(engine, &job.pass_query("logistic_pass", &spec)?, &label).await?;
         for (group, group_cells) in split_groups(cells, groups) {
             if done.contains_key(&group) {
                 continue;
@@ -143,12 +139,40 @@ async fn run_newton(engine: &Engine, job: &Job) -> Result<LogisticSpec> {
     }
 }
 
+/// The first pass of an HC2/HC3 fit: the call's spec with each group's least-squares fit.
+async fn run_leverage(engine: &Engine, job: &Job, spec: &LinearSpec) -> Result<LinearSpec> {
+    let state: Keyed<DesignMoments> = run_pass(engine, &job.pass_query("ols_pass", spec)?, "ols").await?;
+    Ok(LinearSpec { leverage: Some(leverage_groups(spec, state)?), ..spec.clone() })
+}
+
+/// Runs one pass query and decodes the state it returns (empty when there were no rows).
+async fn run_pass<S: StateCodec>(engine: &Engine, text: &str, label: &str) -> Result<Keyed<S>> {
+    let statement = parse_one(engine, text)?;
+    let batches = Box::pin(engine.execute(statement)).await?.collect().await?;
+    let bytes = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).as_binary::<i32>())
+        .filter(|c| c.is_valid(0))
+        .map(|c| c.value(0).to_vec());
+    match bytes {
+        Some(b) => Keyed::<S>::decode(&b).map_err(|e| stats_error(label, e)),
+        None => Ok(Keyed::new()),
+    }
+}
+
+/// The spec of a call whose passes have not run.
+enum Pending {
+    Logistic(LogisticSpec),
+    Leverage(LinearSpec),
+}
+
 /// One unresolved call and the clauses its passes run over.
 struct Job {
     /// Position among the statement's unresolved calls, in visiting order.
     index: usize,
     call: Function,
-    spec: LogisticSpec,
+    spec: Pending,
     ctes: Vec<Cte>,
     recursive: bool,
     from: Vec<TableWithJoins>,
@@ -156,14 +180,13 @@ struct Job {
 }
 
 impl Job {
-    /// The pass query at `spec`'s coefficients.
-    fn pass_query(&self, spec: &LogisticSpec) -> Result<String> {
+    /// The pass query: the call as `function` with `spec`.
+    fn pass_query(&self, function: &str, spec: &impl serde::Serialize) -> Result<String> {
         let mut call = self.call.clone();
-        call.name =
-            ObjectName(vec![ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::new("logistic_pass"))]);
+        call.name = ObjectName(vec![ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::new(function))]);
         set_spec(&mut call, serde_json::to_string(spec).expect("spec serialises"));
         if call.over.is_some() {
-            return Err(plan_error("logistic cannot be used as a window function (OVER)".into()));
+            return Err(plan_error(format!("{} cannot be used as a window function (OVER)", self.call.name)));
         }
         let mut text = String::new();
         if !self.ctes.is_empty() {
@@ -182,18 +205,27 @@ impl Job {
     }
 }
 
-/// The spec of a `logistic` call if it is one whose passes have not run.
-fn unresolved(expr: &Expr) -> Option<(&Function, LogisticSpec)> {
+/// The spec of a multi-pass call (`logistic`, `ols_leverage`) whose passes have not run.
+fn unresolved(expr: &Expr) -> Option<(&Function, Pending)> {
     let Expr::Function(f) = expr else { return None };
-    match f.name.0.as_slice() {
-        [ObjectNamePart::Identifier(id)] if id.value.eq_ignore_ascii_case("logistic") => {}
+    let name = match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(id)] => id.value.to_ascii_lowercase(),
         _ => return None,
+    };
+    if name != "logistic" && name != "ols_leverage" {
+        return None;
     }
     let FunctionArguments::List(list) = &f.args else { return None };
     let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) = list.args.first() else { return None };
     let Value::SingleQuotedString(json) = &v.value else { return None };
-    let spec: LogisticSpec = serde_json::from_str(json).ok()?;
-    spec.parameters.is_none().then_some((f, spec))
+    let pending = if name == "logistic" {
+        let spec: LogisticSpec = serde_json::from_str(json).ok()?;
+        spec.parameters.is_none().then_some(Pending::Logistic(spec))?
+    } else {
+        let spec: LinearSpec = serde_json::from_str(json).ok()?;
+        spec.leverage.is_none().then_some(Pending::Leverage(spec))?
+    };
+    Some((f, pending))
 }
 
 fn set_spec(f: &mut Function, json: String) {
@@ -290,7 +322,10 @@ impl Visitor for Finder {
     fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<DataFusionError> {
         let Some((call, spec)) = unresolved(expr) else { return ControlFlow::Continue(()) };
         let Some((from, selection)) = self.selects.last().cloned() else {
-            return ControlFlow::Break(plan_error("logistic must be called in the select list of a SELECT".into()));
+            return ControlFlow::Break(plan_error(format!(
+                "{} must be called in the select list of a SELECT",
+                call.name
+            )));
         };
         // Every CTE in scope but those whose bodies hold this call.
         let inside: Vec<&str> = self.queries.iter().filter_map(|q| q.body_of.as_deref()).collect();

@@ -238,14 +238,25 @@ async fn regressions_match_statsmodels() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// Every SQL case of `logistic.json` (classical, robust and clustered errors, GROUP BY,
+fn multipass() -> Value {
+    let text = std::fs::read_to_string(workspace().join("tests/reference/multipass.json")).expect("multipass.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// Every logistic case of `multipass.json` (classical, robust and clustered errors, GROUP BY,
 /// categorical terms, WHERE, no intercept, a dropped collinear term) against statsmodels' Logit
 /// fitted to machine precision, on every engine configuration.
 #[tokio::test]
 async fn logistic_matches_statsmodels() {
-    let text = std::fs::read_to_string(workspace().join("tests/reference/logistic.json")).expect("logistic.json");
-    let r: Value = serde_json::from_str(&text).expect("valid JSON");
-    let failures = run_cases(r["sql_cases"].as_array().expect("sql cases")).await;
+    let failures = run_cases(multipass()["sql_cases"].as_array().expect("sql cases")).await;
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Every HC2/HC3 case of `multipass.json` (OLS, WLS, GROUP BY, categorical interactions, a dropped
+/// term) against statsmodels, on every engine configuration.
+#[tokio::test]
+async fn leverage_errors_match_statsmodels() {
+    let failures = run_cases(multipass()["ols_cases"].as_array().expect("ols cases")).await;
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 

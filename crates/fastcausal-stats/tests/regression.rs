@@ -114,12 +114,22 @@ fn linear_models_match_statsmodels() {
                     columns.push(&w);
                 }
                 let m = moments(&columns, &all, weighted, fourth);
-                let cell = Cell { moments: &m, design: (0..4).map(|i| unit(5, i)).collect(), response: unit(5, 4) };
+                let cell = Cell {
+                    moments: &m,
+                    design: (0..4).map(|i| unit(5, i)).collect(),
+                    response: unit(5, 4),
+                    leverage_meat: None,
+                };
                 fit(&[cell], &spec(true)).unwrap()
             }
             "y ~ x1 + x2 - 1" => {
                 let m = moments(&[&x1, &x2, &y], &all, false, fourth);
-                let cell = Cell { moments: &m, design: vec![unit(4, 1), unit(4, 2)], response: unit(4, 3) };
+                let cell = Cell {
+                    moments: &m,
+                    design: vec![unit(4, 1), unit(4, 2)],
+                    response: unit(4, 3),
+                    leverage_meat: None,
+                };
                 fit(&[cell], &spec(false)).unwrap()
             }
             "y ~ x1 + C(g)" => {
@@ -136,6 +146,7 @@ fn linear_models_match_statsmodels() {
                             moments: m,
                             design: vec![unit(3, 0), dummy("b"), dummy("c"), unit(3, 1)],
                             response: unit(3, 2),
+                            leverage_meat: None,
                         }
                     })
                     .collect();
@@ -155,7 +166,12 @@ fn aliased_terms_are_dropped_and_named() {
     let y = [2.0, 4.5, 5.5, 8.5, 9.5];
     let m = moments(&[&x1, &x2, &y], &|_| true, false, false);
     let terms = vec!["Intercept".to_owned(), "x1".to_owned(), "x2".to_owned()];
-    let cell = Cell { moments: &m, design: vec![unit(4, 0), unit(4, 1), unit(4, 2)], response: unit(4, 3) };
+    let cell = Cell {
+        moments: &m,
+        design: vec![unit(4, 0), unit(4, 1), unit(4, 2)],
+        response: unit(4, 3),
+        leverage_meat: None,
+    };
     let f =
         fit(&[cell], &LinearSpec { terms, intercept: true, cov: CovType::Classical, alpha: 0.05, clusters: vec![] })
             .unwrap();

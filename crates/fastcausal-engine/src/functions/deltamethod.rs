@@ -56,7 +56,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     };
     call.finish(&["std"])?;
     let spec = DeltaMethodSpec { metric: metric.to_string(), columns: parsed.names(), std };
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: parsed.exprs })
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: parsed.exprs, name: None })
 }
 
 /// The `deltamethod` SQL function.

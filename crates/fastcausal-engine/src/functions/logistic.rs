@@ -138,7 +138,7 @@ pub(crate) fn rewrite(mut call: Call, groups: &[SqlExpr]) -> Result<Rewritten> {
     for text in &values {
         args.push(parse_sql(&name, text)?);
     }
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args })
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args, name: None })
 }
 
 impl SpecFunction for LogisticKind {
@@ -289,7 +289,7 @@ impl LogisticFunction {
 }
 
 /// Every combination of one level per factor (one empty combination for no factors).
-fn combinations(levels: &[Vec<KeyValue>]) -> Vec<Vec<KeyValue>> {
+pub(crate) fn combinations(levels: &[Vec<KeyValue>]) -> Vec<Vec<KeyValue>> {
     let mut out = vec![Vec::new()];
     for l in levels {
         out = out

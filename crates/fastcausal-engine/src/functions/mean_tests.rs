@@ -262,7 +262,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     // Check the options now, so a bad one fails before any data is read.
     MeanTestFunction::new(kind, spec.clone())?;
     keys.extend(parsed.exprs);
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: keys })
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: keys, name: None })
 }
 
 impl SpecFunction for MeanTestKind {

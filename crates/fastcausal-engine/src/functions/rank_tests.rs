@@ -99,7 +99,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     }
     call.finish(kind.options())?;
     RankTestFunction::new(kind, spec.clone())?;
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: vec![arm, value] })
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: vec![arm, value], name: None })
 }
 
 impl SpecFunction for RankTestKind {

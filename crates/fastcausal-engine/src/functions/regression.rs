@@ -38,13 +38,17 @@ use datafusion::logical_expr::AggregateUDF;
 use datafusion::sql::sqlparser::ast::Expr as SqlExpr;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use fastcausal_stats::Keyed;
+use std::collections::{HashMap, HashSet};
+
 use fastcausal_stats::regression::formula::{Expr, Function, Operator};
 use fastcausal_stats::regression::iv::{FirstStage, IvCov, IvFit, fit_formula_iv};
-use fastcausal_stats::regression::ols::{fit_formula, value_count};
+use fastcausal_stats::regression::leverage::{LeverageMoments, LeverageParameters, cell_maps, leverage_parameters};
+use fastcausal_stats::regression::ols::{fit_formula, fit_formula_leverage, value_count};
 use fastcausal_stats::regression::{Coefficient, CovType, Design, DesignMoments, Formula, LinearFit};
+use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
 use serde::{Deserialize, Serialize};
 
+use super::logistic::{combinations, split_groups};
 use super::row::{Row, null_of, rows_type, rows_value};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -59,6 +63,8 @@ pub enum LinearKind {
     Wls,
     Did,
     Iv,
+    /// `ols_pass`: the first pass of an HC2/HC3 fit, run by the engine (its value is the state).
+    Pass,
 }
 
 /// The registered (unbound) functions.
@@ -68,6 +74,8 @@ pub fn udafs() -> Vec<AggregateUDF> {
         SpecUdaf::udaf(LinearKind::Wls),
         SpecUdaf::udaf(LinearKind::Did),
         SpecUdaf::udaf(LinearKind::Iv),
+        SpecUdaf::udaf(LinearKind::Pass),
+        SpecUdaf::udaf(LeverageKind),
     ]
 }
 
@@ -86,6 +94,22 @@ pub struct LinearSpec {
     /// For formulas written by the rewrite (`did`): the SQL expression of each column `vN`.
     #[serde(default)]
     pub variables: Vec<String>,
+    /// For HC2/HC3: the `GROUP BY` expressions as written, passed first among the keys.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// For HC2/HC3: each group's first-pass fit, filled in by the engine (see
+    /// [`crate::multipass`]); absent until then.
+    #[serde(default)]
+    pub leverage: Option<Vec<LeverageGroup>>,
+}
+
+/// One group's first-pass fit of an HC2/HC3 model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeverageGroup {
+    /// The values of the `GROUP BY` expressions (empty without `GROUP BY`).
+    pub group: Vec<KeyValue>,
+    #[serde(flatten)]
+    pub at: LeverageParameters,
 }
 
 const OPTIONS: [&str; 4] = ["weights", "cov", "cluster", "alpha"];
@@ -95,12 +119,11 @@ fn parse_cov(name: &str) -> std::result::Result<CovType, String> {
         "classical" | "nonrobust" => Ok(CovType::Classical),
         "hc0" => Ok(CovType::HC0),
         "hc1" => Ok(CovType::HC1),
+        "hc2" => Ok(CovType::HC2),
+        "hc3" => Ok(CovType::HC3),
         "cluster" => Ok(CovType::Cluster),
-        "hc2" | "hc3" => Err(format!(
-            "'{name}' needs each row's leverage, which takes a second pass over the data and is not available yet; use 'HC0' or 'HC1'"
-        )),
         other => Err(format!(
-            "unknown covariance type '{other}'; use 'classical', 'HC0', 'HC1' or cluster => column for 'cluster'"
+            "unknown covariance type '{other}'; use 'classical', 'HC0', 'HC1', 'HC2', 'HC3' or cluster => column for 'cluster'"
         )),
     }
 }
@@ -194,8 +217,10 @@ pub(super) fn inputs(formula: &Formula, design: &Design, variables: &[String]) -
     (keys, values)
 }
 
-/// The SQL rewrite of an `ols`/`wls` call: `ols('<spec>', keys…, values…[, weight])`.
-pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
+/// The SQL rewrite of an `ols`/`wls` call: `ols('<spec>', keys…, values…[, weight])`; with HC2 or
+/// HC3 errors `ols_leverage('<spec>', groups…, keys…, values…[, weight])`, with the `GROUP BY`
+/// expressions `groups` of the call's `SELECT` first (its passes run per group).
+pub(crate) fn rewrite(mut call: Call, groups: &[SqlExpr]) -> Result<Rewritten> {
     let kind = match call.name.as_str() {
         "wls" => LinearKind::Wls,
         "did" => LinearKind::Did,
@@ -251,6 +276,8 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         Some(e) => vec![e],
     };
     call.finish(&OPTIONS)?;
+    let leverage =
+        parse_cov(&cov).is_ok_and(CovType::needs_leverage) && matches!(kind, LinearKind::Ols | LinearKind::Wls);
     let spec = LinearSpec {
         formula: formula_text,
         weights: weights.as_ref().map(|w| w.to_string()),
@@ -258,10 +285,12 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         alpha,
         clusters: clusters.iter().map(|c| c.to_string()).collect(),
         variables,
+        groups: if leverage { groups.iter().map(|g| g.to_string()).collect() } else { Vec::new() },
+        leverage: None,
     };
-    let function = LinearFunction::new(kind, spec.clone())?;
+    let function = LinearFunction::new(if leverage { LinearKind::Pass } else { kind }, spec.clone())?;
     let (keys, values) = inputs(&function.formula, &function.design, &spec.variables);
-    let mut args = Vec::new();
+    let mut args = if leverage { groups.to_vec() } else { Vec::new() };
     for text in &keys {
         args.push(parse_sql(&name, text)?);
     }
@@ -270,13 +299,17 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
         args.push(parse_sql(&name, text)?);
     }
     args.extend(weights);
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args })
+    Ok(Rewritten {
+        spec: serde_json::to_string(&spec).expect("spec serialises"),
+        args,
+        name: leverage.then_some("ols_leverage"),
+    })
 }
 
 impl LinearKind {
     fn example(self) -> &'static str {
         match self {
-            LinearKind::Ols => "ols('y ~ x1 + x2', cov => 'HC1')",
+            LinearKind::Ols | LinearKind::Pass => "ols('y ~ x1 + x2', cov => 'HC1')",
             LinearKind::Wls => "wls('y ~ x1 + x2', weight)",
             LinearKind::Did => "did(y, treated, post, x1, cluster => user_id)",
             LinearKind::Iv => "iv('y ~ x1 + [t_ob ~ treatment]', cov => 'robust')",
@@ -292,12 +325,14 @@ impl SpecFunction for LinearKind {
             LinearKind::Wls => "wls",
             LinearKind::Did => "did",
             LinearKind::Iv => "iv",
+            LinearKind::Pass => "ols_pass",
         }
     }
     fn return_type(&self) -> DataType {
         let fit = LinearFit { coefficients: vec![Coefficient::default()], ..LinearFit::default() };
         match self {
             LinearKind::Did => did_row(&fit, &Coefficient::default()).data_type(),
+            LinearKind::Pass => DataType::Binary,
             LinearKind::Iv => {
                 let iv = IvFit {
                     coefficients: vec![Coefficient::default()],
@@ -336,8 +371,9 @@ pub struct LinearFunction {
 }
 
 impl LinearFunction {
-    fn new(kind: LinearKind, spec: LinearSpec) -> Result<Self> {
-        let name = kind.name();
+    pub(crate) fn new(kind: LinearKind, spec: LinearSpec) -> Result<Self> {
+        // The first pass of an HC2/HC3 fit speaks as the call the user wrote.
+        let name = if kind == LinearKind::Pass { "ols" } else { kind.name() };
         let formula = Formula::parse(&spec.formula).map_err(|e| formula_error(name, &spec.formula, e))?;
         let design = formula.design();
         let iv_cov = if kind == LinearKind::Iv {
@@ -400,6 +436,12 @@ impl LinearFunction {
             }
             _ => {}
         }
+        if cov.needs_leverage() && kind != LinearKind::Pass {
+            return Err(plan_error(format!(
+                "{name}: cov => '{}' is available for ols and wls (it takes a second pass over the data); use 'HC1' here",
+                cov.name()
+            )));
+        }
         if !(spec.alpha > 0.0 && spec.alpha < 1.0) {
             return Err(plan_error(format!("{name}: alpha must be between 0 and 1, found {}", spec.alpha)));
         }
@@ -411,7 +453,8 @@ impl LinearFunction {
                 .cloned()
                 .unwrap_or_else(|| code.to_owned())
         };
-        let mut keys: Vec<String> = design.keys.iter().map(|&f| shown(&formula.factors[f].code)).collect();
+        let mut keys = spec.groups.clone();
+        keys.extend(design.keys.iter().map(|&f| shown(&formula.factors[f].code)));
         keys.extend(spec.clusters.iter().cloned());
         let mut columns = vec![shown(&formula.response.code)];
         columns.extend(
@@ -552,6 +595,10 @@ impl StateFunction for LinearFunction {
         self.kind.return_type()
     }
     fn finish(&self, cells: &mut Keyed<DesignMoments>) -> Result<ScalarValue> {
+        if self.kind == LinearKind::Pass {
+            cells.seal();
+            return Ok(ScalarValue::Binary(Some(cells.to_bytes())));
+        }
         if cells.rows() == 0 {
             return null_of(&self.data_type());
         }
@@ -575,5 +622,137 @@ impl StateFunction for LinearFunction {
             }
             _ => linear_row(&fit, &self.formula_text)?.into_scalar(),
         }
+    }
+}
+
+/// `ols_leverage`: an `ols`/`wls` call with HC2 or HC3 errors, whose first pass the engine has
+/// run (see [`crate::multipass`]). Its own pass is the second: the moments again, with the
+/// leverage-weighted meat (see [`fastcausal_stats::regression::leverage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeverageKind;
+
+impl SpecFunction for LeverageKind {
+    type Function = LeverageFunction;
+    fn name(&self) -> &'static str {
+        "ols_leverage"
+    }
+    fn return_type(&self) -> DataType {
+        LinearKind::Ols.return_type()
+    }
+    fn build(&self, spec: &str) -> Result<LeverageFunction> {
+        LeverageFunction::new(read_spec("ols", spec)?)
+    }
+    fn example(&self) -> &'static str {
+        "ols('y ~ x1 + x2', cov => 'HC3')"
+    }
+}
+
+/// The accumulators' side of an HC2/HC3 fit's second pass.
+#[derive(Debug)]
+pub struct LeverageFunction {
+    linear: LinearFunction,
+    power: u8,
+    groups: usize,
+    /// Each group's first-pass fit, by group key (absent until the engine has run the pass).
+    parameters: Option<HashSet<Vec<KeyValue>>>,
+    /// The residual and hat maps of each (group, levels) cell.
+    maps: HashMap<Vec<KeyValue>, (Vec<f64>, Vec<f64>)>,
+}
+
+impl LeverageFunction {
+    pub(crate) fn new(spec: LinearSpec) -> Result<Self> {
+        let groups = spec.groups.len();
+        let leverage = spec.leverage.clone();
+        let linear = LinearFunction::new(LinearKind::Pass, LinearSpec { leverage: None, ..spec })?;
+        let power = if linear.cov == CovType::HC2 { 1 } else { 2 };
+        let mut maps = HashMap::new();
+        let parameters = leverage.map(|groups| {
+            groups
+                .into_iter()
+                .map(|g| {
+                    for levels in combinations(&g.at.levels) {
+                        if let Some(m) = cell_maps(&linear.formula, &linear.design, &g.at, &levels) {
+                            maps.insert([g.group.clone(), levels].concat(), m);
+                        }
+                    }
+                    g.group
+                })
+                .collect()
+        });
+        Ok(LeverageFunction { linear, power, groups, parameters, maps })
+    }
+}
+
+/// The first pass of an HC2/HC3 fit, as the engine runs it: the call's spec with the pass's
+/// function, and the parameters of each group from the pass's state.
+pub(crate) fn leverage_groups(spec: &LinearSpec, state: Keyed<DesignMoments>) -> Result<Vec<LeverageGroup>> {
+    let f = LinearFunction::new(LinearKind::Pass, spec.clone())?;
+    split_groups(state, spec.groups.len())
+        .into_iter()
+        .map(|(group, cells)| {
+            let at = leverage_parameters(&f.formula, &f.design, &cells).map_err(|e| stats_error(&f.label, e))?;
+            Ok(LeverageGroup { group, at })
+        })
+        .collect()
+}
+
+impl StateFunction for LeverageFunction {
+    type State = LeverageMoments;
+    fn label(&self) -> &str {
+        &self.linear.label
+    }
+    fn key_names(&self) -> &[String] {
+        &self.linear.keys
+    }
+    fn column_names(&self) -> &[String] {
+        &self.linear.columns
+    }
+    fn non_numeric_hint(&self, column: &str) -> String {
+        self.linear.non_numeric_hint(column)
+    }
+    fn new_state(&self) -> LeverageMoments {
+        let d = value_count(&self.linear.design) + 1;
+        LeverageMoments::new(d - 1, self.linear.weighted, self.power, vec![0.0; d], vec![0.0; d * d])
+    }
+    fn new_keyed_state(&self, key: &[KeyRef<'_>]) -> LeverageMoments {
+        let d = value_count(&self.linear.design) + 1;
+        let cell: Vec<KeyValue> = key.iter().map(|k| k.to_value()).collect();
+        // A cell the first pass did not see gets undefined maps, reported when finished.
+        let (residual, hat) =
+            self.maps.get(&cell).cloned().unwrap_or_else(|| (vec![f64::NAN; d], vec![f64::NAN; d * d]));
+        LeverageMoments::new(d - 1, self.linear.weighted, self.power, residual, hat)
+    }
+    fn data_type(&self) -> DataType {
+        LeverageKind.return_type()
+    }
+    fn finish(&self, cells: &mut Keyed<LeverageMoments>) -> Result<ScalarValue> {
+        if cells.rows() == 0 {
+            return null_of(&self.data_type());
+        }
+        let label = &self.linear.label;
+        let Some(parameters) = &self.parameters else {
+            return Err(plan_error(format!(
+                "{label}: the first pass of the HC2/HC3 fit has not been run; run the query through fastcausal (its engine runs it before planning)"
+            )));
+        };
+        let mut groups = split_groups(std::mem::take(cells), self.groups);
+        let (group, group_cells) = match (groups.pop(), groups.is_empty()) {
+            (Some(g), true) => g,
+            _ => return Err(plan_error(format!("{label}: one SQL group holds several GROUP BY keys"))),
+        };
+        if !parameters.contains(&group) {
+            return Err(plan_error(format!(
+                "{label}: the data changed while the model was fitted (a new group appeared)"
+            )));
+        }
+        let fit = fit_formula_leverage(
+            &self.linear.formula,
+            &self.linear.design,
+            &group_cells,
+            self.linear.cov,
+            self.linear.alpha,
+        )
+        .map_err(|e| stats_error(label, e))?;
+        linear_row(&fit, &self.linear.formula_text)?.into_scalar()
     }
 }

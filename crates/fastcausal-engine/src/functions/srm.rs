@@ -50,7 +50,7 @@ pub(crate) fn rewrite(mut call: Call) -> Result<Rewritten> {
     };
     call.finish(&["ratios"])?;
     let spec = SrmSpec { column: value.to_string(), arm: arm.to_string(), ratios };
-    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: vec![arm, value] })
+    Ok(Rewritten { spec: serde_json::to_string(&spec).expect("spec serialises"), args: vec![arm, value], name: None })
 }
 
 /// The `srm` SQL function.

@@ -8,6 +8,7 @@
 //!   describe.
 //! * [`iv`]: [`iv::fit_iv`], two-stage least squares with unadjusted, robust and clustered errors
 //!   and first-stage diagnostics, as linearmodels' IV2SLS.
+//! * [`leverage`]: HC2/HC3 errors from a second pass, [`leverage::LeverageMoments`].
 //! * [`logistic`]: logistic regression by exact maximum likelihood (Newton/IRLS), one pass of
 //!   [`logistic::LogisticMoments`] per step.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
@@ -15,6 +16,7 @@
 pub mod design_moments;
 pub mod formula;
 pub mod iv;
+pub mod leverage;
 pub mod linalg;
 pub mod logistic;
 pub mod ols;

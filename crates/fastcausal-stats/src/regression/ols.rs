@@ -22,6 +22,7 @@ use statrs::distribution::{ContinuousCDF, FisherSnedecor};
 
 use super::design_moments::DesignMoments;
 use super::formula::{Design, DesignColumn, Formula};
+use super::leverage::LeverageMoments;
 use super::linalg::{Factor, matmul, transpose};
 use crate::distributions::{StudentT, normal_isf, normal_sf};
 use crate::error::{Result, StatsError};
@@ -37,6 +38,11 @@ pub enum CovType {
     HC0,
     /// HC0 × n / (n − k).
     HC1,
+    /// The sandwich with each row's squared residual over `1 − h` (its leverage); a second pass
+    /// over the data (see [`super::leverage`]).
+    HC2,
+    /// As HC2 with `(1 − h)²`.
+    HC3,
     /// Cluster-robust (CRV1): `G/(G − 1) · (n − 1)/(n − k)` × the sandwich with the meat
     /// `Σ_c s_c s_cᵀ` of per-cluster score sums; two-way as `V₁ + V₂ − V₁₂` (Cameron, Gelbach
     /// and Miller), each with its own correction. Clusters are given by [`LinearSpec::clusters`].
@@ -49,12 +55,19 @@ impl CovType {
         matches!(self, CovType::HC0 | CovType::HC1)
     }
 
-    /// The name used by statsmodels (`nonrobust`, `HC0`, `HC1`).
+    /// Whether the errors need each row's leverage, from a second pass.
+    pub fn needs_leverage(self) -> bool {
+        matches!(self, CovType::HC2 | CovType::HC3)
+    }
+
+    /// The name used by statsmodels (`nonrobust`, `HC0`, …).
     pub fn name(self) -> &'static str {
         match self {
             CovType::Classical => "nonrobust",
             CovType::HC0 => "HC0",
             CovType::HC1 => "HC1",
+            CovType::HC2 => "HC2",
+            CovType::HC3 => "HC3",
             CovType::Cluster => "cluster",
         }
     }
@@ -69,6 +82,8 @@ pub struct Cell<'a> {
     pub design: Vec<Vec<f64>>,
     /// The response, of length `1 + m`.
     pub response: Vec<f64>,
+    /// For HC2/HC3: the cell's `Σ w² e² / (1 − h)ᵏ u uᵀ` (full, in the moments' `u` basis).
+    pub leverage_meat: Option<Vec<f64>>,
 }
 
 /// What to fit: term names (the intercept, if any, first) and the inference options.
@@ -156,6 +171,9 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
         }
         if spec.cov.needs_fourth() && !c.moments.has_fourth() {
             return Err(StatsError::Shape("robust errors need fourth moments".into()));
+        }
+        if spec.cov.needs_leverage() && c.leverage_meat.is_none() {
+            return Err(StatsError::Shape("HC2/HC3 errors need the leverage pass".into()));
         }
     }
     // Clusters: one or two clusterings of the cells, each with at least two clusters.
@@ -288,10 +306,13 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
     let inverse = factor.inverse();
     let cov_theta = match spec.cov {
         CovType::Classical => inverse.iter().map(|v| v * ssr / df_resid).collect::<Vec<_>>(),
-        CovType::HC0 | CovType::HC1 => {
+        CovType::HC0 | CovType::HC1 | CovType::HC2 | CovType::HC3 => {
             let mut meat = vec![0.0; rank * rank];
             for ((p, g), c) in prepared.iter().zip(&residual).zip(cells) {
-                let t = contract_fourth(c.moments, g);
+                let t = match &c.leverage_meat {
+                    Some(m) => m.clone(),
+                    None => contract_fourth(c.moments, g),
+                };
                 let d = g.len();
                 let h: Vec<f64> = kept.iter().flat_map(|&s| p.h[s].iter().copied()).collect();
                 let ht = matmul(&h, &t, rank, d, d);
@@ -523,13 +544,42 @@ pub fn fit_formula(
     alpha: f64,
     clusterings: usize,
 ) -> Result<LinearFit> {
+    fit_cells(formula, design, cells, |m| (m, None), cov, alpha, clusterings)
+}
+
+/// Fits `formula` with HC2 or HC3 errors from the leverage pass (see [`super::leverage`]), one
+/// [`LeverageMoments`] per combination of the categorical factors' levels.
+pub fn fit_formula_leverage(
+    formula: &Formula,
+    design: &Design,
+    cells: &Keyed<LeverageMoments>,
+    cov: CovType,
+    alpha: f64,
+) -> Result<LinearFit> {
+    let meats = cells.entries().iter().map(|(_, m)| m.meat_matrix()).collect::<Result<Vec<_>>>()?;
+    let mut next = meats.into_iter();
+    fit_cells(formula, design, cells, |m| (m.moments(), next.next()), cov, alpha, 0)
+}
+
+fn fit_cells<'a, S>(
+    formula: &Formula,
+    design: &Design,
+    cells: &'a Keyed<S>,
+    mut parts: impl FnMut(&'a S) -> (&'a DesignMoments, Option<Vec<f64>>),
+    cov: CovType,
+    alpha: f64,
+    clusterings: usize,
+) -> Result<LinearFit> {
     let FormulaCells { columns, rows, clusters, .. } = formula_cells(formula, design, cells, clusterings)?;
     let d = value_count(design) + 1;
     let model_cells: Vec<Cell<'_>> = cells
         .entries()
         .iter()
         .zip(rows)
-        .map(|((_, moments), design)| Cell { moments, design, response: unit(d, 1) })
+        .map(|((_, state), design)| {
+            let (moments, leverage_meat) = parts(state);
+            Cell { moments, design, response: unit(d, 1), leverage_meat }
+        })
         .collect();
     let spec = LinearSpec {
         terms: columns.into_iter().map(|c| c.name).collect(),

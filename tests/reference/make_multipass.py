@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reference values for logistic regression, from statsmodels' ``Logit`` (and scikit-learn's
-``roc_auc_score`` for the AUC).
+"""Reference values for the statistics fitted in several passes over the data: logistic
+regression, from statsmodels' ``Logit`` (and scikit-learn's ``roc_auc_score`` for the AUC), and
+least squares with HC2/HC3 errors, from statsmodels' ``OLS``/``WLS``.
 
 On FCI's 10,000-row data (``test_data_small.csv``) it fits SQL cases of ``logistic(...)`` with
 ``statsmodels.formula.api.logit`` by Newton's method run to machine precision
@@ -13,7 +14,11 @@ dropped). For each fit it stores, in the case format of ``reference.json`` (``se
 alpha 0.05), nobs, df_model, df_resid, llf, llnull, prsquared, llr, llr_pvalue, aic, bic and the
 AUC of the fitted linear predictor.
 
-Writes ``logistic.json`` next to this script. Run: ``python3 tests/reference/make_logistic.py``
+``ols_cases`` are ``ols``/``wls`` calls with ``cov => 'HC2'`` and ``'HC3'`` (plain, weighted,
+categorical, GROUP BY, a dropped collinear term) with the statsmodels fit of each, in the same
+format and with the fields of ``make_regression.py``.
+
+Writes ``multipass.json`` next to this script. Run: ``python3 tests/reference/make_multipass.py``
 (needs numpy, pandas, statsmodels and scikit-learn).
 """
 
@@ -121,13 +126,44 @@ def sql_cases():
     return cases
 
 
+def ols_cases():
+    from make_regression import sql_fields
+    df = pd.read_csv(os.path.join(HERE, 'test_data_small.csv'))
+    cases = []
+
+    def fit(formula, cov, data, weights=None):
+        if weights is None:
+            return smf.ols(formula, data).fit(cov_type=cov)
+        return smf.wls(formula, data, weights=data[weights]).fit(cov_type=cov)
+
+    def add(name, select, formula, cov, weights=None, group_by=None, fit_formula=None, dropped=()):
+        if group_by is None:
+            rows = [{'fields': sql_fields(fit(fit_formula or formula, cov, df, weights), cov, dropped)}]
+        else:
+            rows = [{'group': str(g), 'fields': sql_fields(fit(fit_formula or formula, cov, part, weights), cov, dropped)}
+                    for g, part in sorted(df.groupby(group_by), key=lambda kv: kv[0])]
+        cases.append({'name': name, 'select': select, 'group_by': group_by, 'rows': rows})
+
+    base = 'y ~ x1 + x2 + t_ob'
+    for cov in ['HC2', 'HC3']:
+        add(f'ols {cov}', f"ols('{base}', cov => '{cov}')", base, cov)
+        add(f'wls {cov}', f"wls('{base}', weight, cov => '{cov}')", base, cov, weights='weight')
+        add(f'ols {cov} by x_cat1', f"ols('{base}', cov => '{cov}')", base, cov, group_by='x_cat1')
+    rich = 'y ~ treatment + C(x_cat1) * x1 + np.log(x3)'
+    add('ols HC3 with categorical interactions', f"ols('{rich}', cov => 'HC3')", rich, 'HC3')
+    add('ols HC2 collinear term dropped', "ols('y ~ x1 + x2 + I(x1 - 2 * x2) + x3', cov => 'HC2')",
+        'y ~ x1 + x2 + I(x1 - 2 * x2) + x3', 'HC2', fit_formula='y ~ x1 + x2 + x3', dropped=[('I(x1 - 2 * x2)', 3)])
+    return cases
+
+
 def main():
     out = {
-        'generator': f'make_logistic.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}, '
+        'generator': f'make_multipass.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}, '
                      f'scikit-learn {sklearn.__version__}',
         'sql_cases': sql_cases(),
+        'ols_cases': ols_cases(),
     }
-    with open(os.path.join(HERE, 'logistic.json'), 'w') as f:
+    with open(os.path.join(HERE, 'multipass.json'), 'w') as f:
         json.dump(out, f, indent=1)
         f.write('\n')
 
