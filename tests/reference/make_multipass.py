@@ -156,12 +156,54 @@ def ols_cases():
     return cases
 
 
+def predict_cases():
+    """Stored models applied to new rows: each case fits a model on part of the data (the SQL in
+    `create`), predicts other rows (`select`, ordered by x1) and lists, per row, statsmodels'
+    ``get_prediction(...).summary_frame(alpha=0.05)`` (mean, mean_se, mean_ci, obs_ci) for least
+    squares, and for logistic regression the fitted probability with the normal interval of the
+    linear predictor mapped through the logistic function (computed here from statsmodels' params
+    and cov_params)."""
+    import patsy
+    df = pd.read_csv(os.path.join(HERE, 'test_data_small.csv'))
+    train = df[df.treatment == 0]
+    new = df[(df.treatment == 1) & (df.x5 < 0.25)].sort_values('x1')
+    cases = []
+
+    def linear(name, create, res, model_sql):
+        frame = res.get_prediction(new).summary_frame(alpha=0.05)
+        rows = [{'prediction': r.mean, 'linear_predictor': r.mean, 'std_error': r.mean_se, 'ci_lower': r.mean_ci_lower,
+                 'ci_upper': r.mean_ci_upper, 'pi_lower': r.obs_ci_lower, 'pi_upper': r.obs_ci_upper}
+                for r in frame.itertuples()]
+        cases.append({'name': name, 'create': create, 'model': model_sql, 'rows': rows})
+
+    f = 'y ~ x1 + x2 + C(x_cat1) + np.log(x3)'
+    linear('ols', f"CREATE MODEL m AS SELECT ols('{f}') FROM '{{path}}' WHERE treatment = 0",
+           smf.ols(f, train).fit(), 'm')
+    linear('wls HC1', f"CREATE MODEL w AS SELECT wls('{f}', weight, cov => 'HC1') FROM '{{path}}' WHERE treatment = 0",
+           smf.wls(f, train, weights=train['weight']).fit(cov_type='HC1'), 'w')
+    g = 't_ob ~ x1 + x2 + C(x_cat1) + x3'
+    res = smf.logit(g, train).fit(method='newton', tol=1e-15, maxiter=100, disp=0)
+    info = patsy.dmatrices(g, train, return_type='dataframe')[1].design_info
+    X = np.asarray(patsy.build_design_matrices([info], new)[0])
+    assert list(info.column_names) == list(res.params.index)
+    eta = X @ res.params.values
+    se = np.sqrt(np.einsum('ij,jk,ik->i', X, res.cov_params().values, X))
+    z = stats.norm.isf(0.025)
+    expit = lambda v: 1 / (1 + np.exp(-v))
+    rows = [{'prediction': expit(e), 'linear_predictor': e, 'std_error': s_, 'ci_lower': expit(e - z * s_),
+             'ci_upper': expit(e + z * s_), 'pi_lower': None, 'pi_upper': None} for e, s_ in zip(eta, se)]
+    cases.append({'name': 'logistic', 'create': f"CREATE MODEL lg AS SELECT logistic('{g}') FROM '{{path}}' WHERE treatment = 0",
+                  'model': 'lg', 'rows': rows})
+    return cases
+
+
 def main():
     out = {
         'generator': f'make_multipass.py with numpy {np.__version__}, statsmodels {statsmodels.__version__}, '
                      f'scikit-learn {sklearn.__version__}',
         'sql_cases': sql_cases(),
         'ols_cases': ols_cases(),
+        'predict_cases': predict_cases(),
     }
     with open(os.path.join(HERE, 'multipass.json'), 'w') as f:
         json.dump(out, f, indent=1)

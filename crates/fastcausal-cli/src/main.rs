@@ -86,6 +86,21 @@ enum Command {
         /// The table name.
         name: String,
     },
+    /// List the stored models and their versions (CREATE MODEL name AS SELECT ols(…) FROM …).
+    Models,
+    /// Print a stored model's JSON document.
+    Model {
+        /// The model name.
+        name: String,
+        /// The version (default: the latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Remove a stored model and all its versions.
+    DropModel {
+        /// The model name.
+        name: String,
+    },
     /// Generate the synthetic A/B-test and observational data set.
     GenData {
         /// Number of rows.
@@ -218,6 +233,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Drop { name } => {
             warehouse.drop_table(&name)?;
             println!("dropped table '{name}'");
+            Ok(())
+        }
+        Command::Models => {
+            let models = warehouse.models()?;
+            if models.is_empty() {
+                println!("no models in {} (CREATE MODEL name AS SELECT ols(…) FROM …)", warehouse.root().display());
+            }
+            for (name, versions) in models {
+                let (latest, doc) = warehouse.load_model(&name, None)?;
+                println!("{name}  v{latest} ({} versions)  {}('{}')", versions.len(), doc.function, doc.formula);
+            }
+            Ok(())
+        }
+        Command::Model { name, version } => {
+            let (_, doc) = warehouse.load_model(&name, version)?;
+            println!("{}", serde_json::to_string_pretty(&doc).expect("a model document serialises"));
+            Ok(())
+        }
+        Command::DropModel { name } => {
+            let versions = warehouse.drop_model(&name)?;
+            println!("dropped model '{name}' ({} versions)", versions.len());
             Ok(())
         }
         Command::GenData { rows, seed, out, table, replace } => {

@@ -24,6 +24,9 @@ pub enum EngineError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("warehouse catalog {path} is damaged: {message}")]
     Catalog { path: PathBuf, message: String },
+    /// A stored model that cannot be found, written or read, in words for a person.
+    #[error("{0}")]
+    Model(String),
     #[error("interrupted; nothing was changed")]
     Interrupted,
     #[error(transparent)]

@@ -6,6 +6,8 @@
 //!   accumulator that handles NULLs, `FILTER`, `GROUP BY` and partial states.
 //! * [`metric_sql`]: the rewrite that lets metric expressions such as
 //!   `avg(numerator) / avg(denominator)` appear inside a statistic's call.
+//! * [`models`]: stored models — `CREATE MODEL`, versioned JSON documents in the warehouse —
+//!   applied with `predict`.
 //! * [`multipass`]: statistics fitted in several passes over the data (logistic regression's
 //!   Newton steps), run by the engine before a statement is planned.
 //! * [`session`]: [`session_state`], the one place functions are registered, and [`Engine`], a
@@ -25,6 +27,7 @@ pub mod functions;
 pub mod gen_data;
 pub mod import;
 pub mod metric_sql;
+pub mod models;
 pub mod multipass;
 pub mod output;
 pub mod progress;
@@ -34,6 +37,6 @@ pub mod sources;
 pub mod warehouse;
 
 pub use error::{EngineError, EngineResult, user_message};
-pub use session::{Engine, default_config, session_state};
+pub use session::{Command, Engine, default_config, session_state};
 pub use sources::SourceOptions;
 pub use warehouse::Warehouse;

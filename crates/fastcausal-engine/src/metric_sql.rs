@@ -22,7 +22,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use fastcausal_stats::MetricExpr;
 
-use crate::functions::{deltamethod, logistic, mean_tests, rank_tests, regression, srm};
+use crate::functions::predict::ModelLoader;
+use crate::functions::{deltamethod, logistic, mean_tests, predict, rank_tests, regression, srm};
 
 /// Names of the functions whose calls are rewritten (see the [module documentation](self)).
 pub const METRIC_FUNCTIONS: &[&str] = &[
@@ -43,14 +44,22 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "did",
     "iv",
     "logistic",
+    "predict",
 ];
 
-/// Rewrites every metric-function call in `statement` in place.
+/// Rewrites every metric-function call in `statement` in place (without a warehouse, so
+/// `predict` is an error).
 pub fn rewrite_statement(statement: &mut DFStatement) -> Result<()> {
-    let mut v = MetricRewriter::default();
+    rewrite_statement_with(statement, None)
+}
+
+/// Rewrites every metric-function call in `statement` in place; `predict('name')` reads stored
+/// models through `models`.
+pub fn rewrite_statement_with(statement: &mut DFStatement, models: Option<ModelLoader<'_>>) -> Result<()> {
+    let mut v = MetricRewriter { groups: Vec::new(), models };
     let flow = match statement {
         DFStatement::Statement(s) => s.visit(&mut v),
-        DFStatement::Explain(e) => return rewrite_statement(&mut e.statement),
+        DFStatement::Explain(e) => return rewrite_statement_with(&mut e.statement, models),
         DFStatement::CopyTo(c) => match &mut c.source {
             CopyToSource::Query(q) => q.visit(&mut v),
             CopyToSource::Relation(_) => ControlFlow::Continue(()),
@@ -76,9 +85,9 @@ fn is_metric_call(e: &Expr) -> bool {
 
 /// The rewrite, with the `GROUP BY` expressions of each enclosing `SELECT` (innermost last) for
 /// the functions that take them as keys (see [`group_keys`]).
-#[derive(Default)]
-struct MetricRewriter {
+struct MetricRewriter<'a> {
     groups: Vec<std::result::Result<Vec<Expr>, String>>,
+    models: Option<ModelLoader<'a>>,
 }
 
 /// The `GROUP BY` expressions of `select`, with positions (`GROUP BY 1`) and aliases of the
@@ -123,7 +132,7 @@ pub(crate) fn group_keys(select: &Select) -> std::result::Result<Vec<Expr>, Stri
         .collect()
 }
 
-impl VisitorMut for MetricRewriter {
+impl VisitorMut for MetricRewriter<'_> {
     type Break = DataFusionError;
 
     fn post_visit_select(&mut self, _select: &mut Select) -> ControlFlow<DataFusionError> {
@@ -148,7 +157,7 @@ impl VisitorMut for MetricRewriter {
         if let Expr::Function(f) = expr
             && let Some(name) = function_name(f)
             && METRIC_FUNCTIONS.contains(&name.as_str())
-            && let Err(e) = rewrite_call(&name, f, self.groups.last())
+            && let Err(e) = rewrite_call(&name, f, self.groups.last(), self.models)
         {
             return ControlFlow::Break(e);
         }
@@ -210,9 +219,15 @@ pub(crate) struct Rewritten {
     pub name: Option<&'static str>,
 }
 
-fn rewrite_call(name: &str, f: &mut Function, groups: Option<&std::result::Result<Vec<Expr>, String>>) -> Result<()> {
+fn rewrite_call(
+    name: &str,
+    f: &mut Function,
+    groups: Option<&std::result::Result<Vec<Expr>, String>>,
+    models: Option<ModelLoader<'_>>,
+) -> Result<()> {
     let call = Call::new(name, call_args(name, f)?);
     let rewritten = match name {
+        "predict" => predict::rewrite(call, models)?,
         "logistic" => match groups {
             Some(Ok(groups)) => logistic::rewrite(call, groups)?,
             Some(Err(e)) => return Err(plan_error(format!("{name}: {e}"))),

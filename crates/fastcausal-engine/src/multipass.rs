@@ -148,7 +148,7 @@ async fn run_leverage(engine: &Engine, job: &Job, spec: &LinearSpec) -> Result<L
 /// Runs one pass query and decodes the state it returns (empty when there were no rows).
 async fn run_pass<S: StateCodec>(engine: &Engine, text: &str, label: &str) -> Result<Keyed<S>> {
     let statement = parse_one(engine, text)?;
-    let batches = Box::pin(engine.execute(statement)).await?.collect().await?;
+    let batches = Box::pin(engine.execute_statement(statement)).await?.collect().await?;
     let bytes = batches
         .iter()
         .find(|b| b.num_rows() > 0)

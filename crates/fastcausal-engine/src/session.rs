@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use crate::catalog::FastcausalSchema;
 use crate::error::{closest, user_message};
 use crate::functions::aggregate_functions;
-use crate::metric_sql::rewrite_statement;
+use crate::metric_sql::rewrite_statement_with;
 use crate::sources::{SourceOptions, looks_like_path};
 use crate::warehouse::Warehouse;
 
@@ -33,7 +33,16 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     for f in aggregate_functions() {
         state.register_udaf(Arc::new(f)).expect("registering an aggregate function cannot fail");
     }
+    state.register_udf(Arc::new(crate::functions::predict::udf())).expect("registering a function cannot fail");
     state
+}
+
+/// One statement of fastcausal's SQL: what DataFusion parses, or
+/// `CREATE [OR REPLACE] MODEL name AS <query>` (see [`crate::models`]).
+#[derive(Debug, Clone)]
+pub enum Command {
+    Sql(Statement),
+    CreateModel { name: String, replace: bool, query: Statement },
 }
 
 /// A fastcausal session: [`session_state`] plus name resolution for the local warehouse and
@@ -75,13 +84,44 @@ impl Engine {
         self.warehouse.as_ref()
     }
 
-    /// Parses `sql` into statements (fastcausal's metric functions rewritten).
-    pub fn parse(&self, sql: &str) -> Result<VecDeque<Statement>> {
-        let mut statements = self.parse_raw(sql)?;
-        for s in statements.iter_mut() {
-            rewrite_statement(s)?;
+    /// Parses `sql` into statements (fastcausal's metric functions rewritten, `CREATE MODEL`
+    /// recognised).
+    pub fn parse(&self, sql: &str) -> Result<VecDeque<Command>> {
+        let mut out = VecDeque::new();
+        if !crate::models::mentions_create_model(sql) {
+            for s in self.parse_raw(sql)? {
+                out.push_back(Command::Sql(self.rewrite(s)?));
+            }
+            return Ok(out);
         }
-        Ok(statements)
+        for piece in crate::models::split_statements(sql) {
+            match crate::models::create_model_prefix(piece)? {
+                Some((name, replace, query)) => {
+                    let mut statements = self.parse_raw(query)?;
+                    let (Some(query), true) = (statements.pop_front(), statements.is_empty()) else {
+                        return Err(DataFusionError::Plan(format!(
+                            "CREATE MODEL {name}: AS must be followed by one query"
+                        )));
+                    };
+                    out.push_back(Command::CreateModel { name, replace, query: self.rewrite(query)? });
+                }
+                None => {
+                    for s in self.parse_raw(piece)? {
+                        out.push_back(Command::Sql(self.rewrite(s)?));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn rewrite(&self, mut statement: Statement) -> Result<Statement> {
+        let load = |name: &str, version: Option<u32>| match &self.warehouse {
+            Some(w) => w.load_model(name, version).map_err(|e| DataFusionError::Plan(format!("predict: {e}"))),
+            None => Err(DataFusionError::Plan("predict: models live in a warehouse, and this session has none".into())),
+        };
+        rewrite_statement_with(&mut statement, Some(&load))?;
+        Ok(statement)
     }
 
     /// Parses `sql` as it is, without the rewrite (for SQL the rewrite has already produced).
@@ -98,10 +138,31 @@ impl Engine {
             .parse_statements()
     }
 
-    /// Plans and starts one parsed statement (DDL takes effect now; queries run when collected).
-    /// Statistics that need several passes over the data (logistic regression) run their
-    /// earlier passes here, before planning (see [`crate::multipass`]).
-    pub async fn execute(&self, mut statement: Statement) -> Result<DataFrame> {
+    /// Plans and starts one parsed statement (DDL takes effect now, `CREATE MODEL` too; queries
+    /// run when collected).
+    pub async fn execute(&self, command: Command) -> Result<DataFrame> {
+        match command {
+            Command::Sql(s) => self.execute_statement(s).await,
+            Command::CreateModel { name, replace, query } => {
+                let Some(warehouse) = &self.warehouse else {
+                    return Err(DataFusionError::Plan(
+                        "CREATE MODEL: models live in a warehouse, and this session has none".into(),
+                    ));
+                };
+                let batches = self.execute_statement(query).await?.collect().await?;
+                let doc = crate::models::document_from_batches(&batches)?;
+                let entry = warehouse
+                    .save_model(&name, &doc, replace)
+                    .map_err(|e| DataFusionError::Plan(format!("CREATE MODEL {name}: {e}")))?;
+                self.ctx.read_batch(crate::models::entry_batch(&entry, &doc))
+            }
+        }
+    }
+
+    /// Plans and starts one parsed SQL statement. Statistics that need several passes over the
+    /// data (logistic regression, HC2/HC3 errors) run their earlier passes here, before planning
+    /// (see [`crate::multipass`]).
+    pub async fn execute_statement(&self, mut statement: Statement) -> Result<DataFrame> {
         crate::multipass::resolve(self, &mut statement).await?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         self.ctx.execute_logical_plan(plan).await

@@ -232,7 +232,7 @@ impl Warehouse {
     }
 
     /// Holds the warehouse lock (released when dropped, or when the process ends).
-    fn lock(&self) -> EngineResult<File> {
+    pub(crate) fn lock(&self) -> EngineResult<File> {
         fs::create_dir_all(&self.root).map_err(|e| EngineError::io(&self.root, e))?;
         let path = self.root.join(".lock");
         let f = File::options()

@@ -260,6 +260,46 @@ async fn leverage_errors_match_statsmodels() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// Stored models applied to new rows (`multipass.json`'s predict cases): OLS and WLS against
+/// statsmodels' `get_prediction` (means, standard errors, confidence and prediction intervals),
+/// logistic probabilities and intervals against statsmodels' coefficients and covariance.
+#[tokio::test]
+async fn predictions_match_statsmodels() {
+    let path = data_path();
+    let mut failures = Vec::new();
+    let configs = [
+        ("1 partition", default_config().with_target_partitions(1)),
+        ("8 partitions", default_config().with_target_partitions(8).with_batch_size(1000)),
+    ];
+    for (engine_name, config) in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            Engine::with_config(Some(fastcausal_engine::Warehouse::new(dir.path())), SourceOptions::default(), config);
+        for case in multipass()["predict_cases"].as_array().expect("predict cases") {
+            let name = case["name"].as_str().unwrap();
+            let create = case["create"].as_str().unwrap().replace("{path}", &path);
+            engine.sql(&create).await.unwrap_or_else(|e| panic!("{name}: {e}")).collect().await.expect("created");
+            let sql = format!(
+                "SELECT predict('{}') AS p FROM '{path}' WHERE treatment = 1 AND x5 < 0.25 ORDER BY x1",
+                case["model"].as_str().unwrap()
+            );
+            let batches =
+                engine.sql(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}")).collect().await.expect("runs");
+            let got: Vec<Value> =
+                batches.iter().flat_map(|b| (0..b.num_rows()).map(|i| value_json(b.column(0).as_ref(), i))).collect();
+            let want = case["rows"].as_array().unwrap();
+            if got.len() != want.len() {
+                failures.push(format!("[{engine_name}] {name}: {} rows, reference {}", got.len(), want.len()));
+                continue;
+            }
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                compare_json(&format!("[{engine_name}] {name} row {i}"), g, w, &mut failures);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// FCI published `y ~ x1 + x2 + t_ob` on this data: 11.511121, 1.719414, 2.052233, 1.394370.
 #[tokio::test]
 async fn ols_reproduces_fci() {

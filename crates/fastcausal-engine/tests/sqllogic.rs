@@ -5,7 +5,8 @@
 //! design); struct results are printed as one column per field.
 //!
 //! Every session has the table `test_data_small` (the numpy-generated reference data of
-//! `tests/reference/`) registered.
+//! `tests/reference/`) registered, and a warehouse of its own (a temporary directory) for stored
+//! models.
 //!
 //! `FASTCAUSAL_SLT_COMPLETE=1 cargo test --release --test sqllogic` rewrites the expected
 //! output of every file from the single-partition run (review the diff before committing).
@@ -23,7 +24,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::CsvReadOptions;
 use fastcausal_engine::output::{flatten_structs, format_float};
-use fastcausal_engine::{Engine, SourceOptions, default_config};
+use fastcausal_engine::{Engine, SourceOptions, Warehouse, default_config};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 
 fn workspace() -> PathBuf {
@@ -80,17 +81,20 @@ fn split(batches: &[RecordBatch], parts: usize) -> Vec<Vec<RecordBatch>> {
 
 struct TestDb {
     engine: Engine,
+    /// The session's own warehouse (stored models), removed with it.
+    _warehouse: tempfile::TempDir,
 }
 
 impl TestDb {
     async fn new(parts: usize, target_partitions: usize) -> Result<Self, SltError> {
         let config: SessionConfig = default_config().with_target_partitions(target_partitions);
-        let engine = Engine::with_config(None, SourceOptions::default(), config);
+        let warehouse = tempfile::tempdir().map_err(|e| SltError(e.to_string()))?;
+        let engine = Engine::with_config(Some(Warehouse::new(warehouse.path())), SourceOptions::default(), config);
         let (schema, batches) = reference_batches().await;
         let table =
             MemTable::try_new(Arc::clone(schema), split(batches, parts)).map_err(|e| SltError(e.to_string()))?;
         engine.context().register_table("test_data_small", Arc::new(table)).map_err(|e| SltError(e.to_string()))?;
-        Ok(TestDb { engine })
+        Ok(TestDb { engine, _warehouse: warehouse })
     }
 }
 

@@ -34,7 +34,7 @@ use fastcausal_stats::regression::{Coefficient, Design, Formula};
 use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
 use serde::{Deserialize, Serialize};
 
-use super::regression::{formula_error, inputs, model_head, parse_sql};
+use super::regression::{formula_error, inputs, levels_type, levels_value, model_head, parse_sql};
 use super::row::{Row, null_of};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -327,7 +327,8 @@ fn logistic_row(fit: &LogisticFit, formula: &str) -> Result<Row> {
         .boolean("converged", fit.converged)
         .int("iterations", fit.iterations as u64)
         .texts("dropped", &fit.dropped)
-        .floats("covariance", Some(&fit.covariance)))
+        .floats("covariance", Some(&fit.covariance))
+        .value("levels", levels_type(), levels_value(&fit.levels)?))
 }
 
 impl StateFunction for LogisticFunction {

@@ -7,6 +7,7 @@
 //! * [`srm`]: the sample-ratio-mismatch check.
 //! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
 //! * [`regression`]: linear models from formulas (`ols`, `wls`, `did`, `iv`).
+//! * [`predict`]: a stored model applied to new rows, its regressors found by name.
 //! * [`logistic`]: logistic regression by exact maximum likelihood (`logistic`), fitted in
 //!   several passes driven by [`crate::multipass`].
 //!
@@ -18,6 +19,7 @@ pub mod arms;
 pub mod deltamethod;
 pub mod logistic;
 pub mod mean_tests;
+pub mod predict;
 pub mod rank_tests;
 pub mod regression;
 pub mod row;

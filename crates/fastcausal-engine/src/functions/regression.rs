@@ -43,6 +43,7 @@ use std::collections::{HashMap, HashSet};
 use fastcausal_stats::regression::formula::{Expr, Function, Operator};
 use fastcausal_stats::regression::iv::{FirstStage, IvCov, IvFit, fit_formula_iv};
 use fastcausal_stats::regression::leverage::{LeverageMoments, LeverageParameters, cell_maps, leverage_parameters};
+use fastcausal_stats::regression::model::FactorLevels;
 use fastcausal_stats::regression::ols::{fit_formula, fit_formula_leverage, value_count};
 use fastcausal_stats::regression::{Coefficient, CovType, Design, DesignMoments, Formula, LinearFit};
 use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
@@ -533,7 +534,23 @@ fn linear_row(fit: &LinearFit, formula: &str) -> Result<Row> {
         .float("bic", fit.bic)
         .text("cov_type", fit.cov_type)
         .texts("dropped", &fit.dropped)
-        .floats("covariance", Some(&fit.covariance)))
+        .floats("covariance", Some(&fit.covariance))
+        .value("levels", levels_type(), levels_value(&fit.levels)?))
+}
+
+fn level_row(l: &FactorLevels) -> Row {
+    Row::new().text("factor", &l.factor).texts("levels", &l.levels)
+}
+
+/// The type of a model result's `levels` field: one row per categorical factor.
+pub(super) fn levels_type() -> DataType {
+    rows_type(&level_row(&FactorLevels { factor: String::new(), levels: Vec::new() }).data_type())
+}
+
+/// A model result's `levels` field.
+pub(super) fn levels_value(levels: &[FactorLevels]) -> Result<ScalarValue> {
+    let shape = level_row(&FactorLevels { factor: String::new(), levels: Vec::new() }).data_type();
+    rows_value(levels.iter().map(level_row).collect(), &shape)
 }
 
 fn iv_row(fit: &IvFit, formula: &str) -> Result<Row> {

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::design_moments::{BLOCK, dot, pair, recentre_first, recentre_second};
 use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul};
+use super::model::FactorLevels;
 use super::ols::{Coefficient, formula_cells, quadratic, to_u_basis};
 use crate::codec::{Reader, StateCodec, Writer};
 use crate::distributions::{chi_squared_sf, normal_isf, normal_sf};
@@ -665,6 +666,8 @@ pub struct LogisticFit {
     pub iterations: u32,
     pub dropped: Vec<String>,
     pub covariance: Vec<f64>,
+    /// The sorted levels of each categorical factor.
+    pub levels: Vec<FactorLevels>,
 }
 
 /// The fitted model from the last pass of one group, made at the converged coefficients `at`.
@@ -785,6 +788,7 @@ pub fn fit_formula_logistic(
         iterations,
         dropped: s.factor.dropped.iter().map(|&t| s.terms[t].clone()).collect(),
         covariance,
+        levels: super::ols::factor_levels(formula, design, &s.levels),
     })
 }
 

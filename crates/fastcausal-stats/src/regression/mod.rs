@@ -11,6 +11,7 @@
 //! * [`leverage`]: HC2/HC3 errors from a second pass, [`leverage::LeverageMoments`].
 //! * [`logistic`]: logistic regression by exact maximum likelihood (Newton/IRLS), one pass of
 //!   [`logistic::LogisticMoments`] per step.
+//! * [`model`]: fitted models as JSON documents, and prediction from them by column name.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
@@ -19,6 +20,7 @@ pub mod iv;
 pub mod leverage;
 pub mod linalg;
 pub mod logistic;
+pub mod model;
 pub mod ols;
 
 pub use design_moments::DesignMoments;

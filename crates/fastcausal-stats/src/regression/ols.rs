@@ -24,6 +24,7 @@ use super::design_moments::DesignMoments;
 use super::formula::{Design, DesignColumn, Formula};
 use super::leverage::LeverageMoments;
 use super::linalg::{Factor, matmul, transpose};
+use super::model::FactorLevels;
 use crate::distributions::{StudentT, normal_isf, normal_sf};
 use crate::error::{Result, StatsError};
 use crate::keyed::{KeyValue, Keyed};
@@ -130,6 +131,8 @@ pub struct LinearFit {
     pub cov_type: &'static str,
     /// Covariance of the kept coefficients (row-major, in term order).
     pub covariance: Vec<f64>,
+    /// The sorted levels of each categorical factor (empty from [`fit`], which sees no factors).
+    pub levels: Vec<FactorLevels>,
 }
 
 /// A cell's design and response in its `u` basis, where `(1, v) = S u`, `S = [[1, 0], [c, I]]`.
@@ -444,6 +447,7 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
         dropped: factor.dropped.iter().map(|&t| spec.terms[t].clone()).collect(),
         cov_type: spec.cov.name(),
         covariance,
+        levels: Vec::new(),
     })
 }
 
@@ -570,7 +574,7 @@ fn fit_cells<'a, S>(
     alpha: f64,
     clusterings: usize,
 ) -> Result<LinearFit> {
-    let FormulaCells { columns, rows, clusters, .. } = formula_cells(formula, design, cells, clusterings)?;
+    let FormulaCells { columns, levels, rows, clusters } = formula_cells(formula, design, cells, clusterings)?;
     let d = value_count(design) + 1;
     let model_cells: Vec<Cell<'_>> = cells
         .entries()
@@ -591,7 +595,20 @@ fn fit_cells<'a, S>(
     if model_cells.is_empty() {
         return Err(StatsError::TooFewRows { needed: spec.terms.len() as u64 + 1, found: 0 });
     }
-    fit(&model_cells, &spec)
+    Ok(LinearFit { levels: factor_levels(formula, design, &levels), ..fit(&model_cells, &spec)? })
+}
+
+/// The levels of each categorical factor as a model document records them.
+pub(super) fn factor_levels(formula: &Formula, design: &Design, levels: &[Vec<KeyValue>]) -> Vec<FactorLevels> {
+    design
+        .keys
+        .iter()
+        .zip(levels)
+        .map(|(&f, l)| FactorLevels {
+            factor: formula.factors[f].code.clone(),
+            levels: l.iter().map(|v| v.to_string()).collect(),
+        })
+        .collect()
 }
 
 /// The clusterings whose sandwiches are summed, with their signs: one clustering as given; for
