@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::ast::{
 use fastcausal_stats::MetricExpr;
 
 use crate::functions::predict::ModelLoader;
-use crate::functions::{deltamethod, logistic, mean_tests, predict, rank_tests, regression, srm};
+use crate::functions::{deltamethod, logistic, mean_tests, penalized, predict, rank_tests, regression, srm};
 
 /// Names of the functions whose calls are rewritten (see the [module documentation](self)).
 pub const METRIC_FUNCTIONS: &[&str] = &[
@@ -45,6 +45,9 @@ pub const METRIC_FUNCTIONS: &[&str] = &[
     "iv",
     "logistic",
     "predict",
+    "ridge",
+    "lasso",
+    "elastic_net",
 ];
 
 /// Rewrites every metric-function call in `statement` in place (without a warehouse, so
@@ -228,6 +231,7 @@ fn rewrite_call(
     let call = Call::new(name, call_args(name, f)?);
     let rewritten = match name {
         "predict" => predict::rewrite(call, models)?,
+        "ridge" | "lasso" | "elastic_net" => penalized::rewrite(call)?,
         "logistic" => match groups {
             Some(Ok(groups)) => logistic::rewrite(call, groups)?,
             Some(Err(e)) => return Err(plan_error(format!("{name}: {e}"))),

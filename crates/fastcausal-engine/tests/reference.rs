@@ -260,6 +260,17 @@ async fn leverage_errors_match_statsmodels() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// Every SQL case of `penalized.json` (ridge, lasso, elastic net; standardised, categorical,
+/// GROUP BY, cross-validated with hashed folds) against scikit-learn, on every engine
+/// configuration.
+#[tokio::test]
+async fn penalized_matches_scikit_learn() {
+    let text = std::fs::read_to_string(workspace().join("tests/reference/penalized.json")).expect("penalized.json");
+    let r: Value = serde_json::from_str(&text).expect("valid JSON");
+    let failures = run_cases(r["sql_cases"].as_array().expect("sql cases")).await;
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// Stored models applied to new rows (`multipass.json`'s predict cases): OLS and WLS against
 /// statsmodels' `get_prediction` (means, standard errors, confidence and prediction intervals),
 /// logistic probabilities and intervals against statsmodels' coefficients and covariance.

@@ -8,6 +8,7 @@
 //! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
 //! * [`regression`]: linear models from formulas (`ols`, `wls`, `did`, `iv`).
 //! * [`predict`]: a stored model applied to new rows, its regressors found by name.
+//! * [`penalized`]: ridge, lasso and elastic net with a path and cross-validation.
 //! * [`logistic`]: logistic regression by exact maximum likelihood (`logistic`), fitted in
 //!   several passes driven by [`crate::multipass`].
 //!
@@ -19,6 +20,7 @@ pub mod arms;
 pub mod deltamethod;
 pub mod logistic;
 pub mod mean_tests;
+pub mod penalized;
 pub mod predict;
 pub mod rank_tests;
 pub mod regression;
@@ -37,5 +39,6 @@ pub fn aggregate_functions() -> Vec<AggregateUDF> {
     all.extend(rank_tests::udafs());
     all.extend(regression::udafs());
     all.extend(logistic::udafs());
+    all.extend(penalized::udafs());
     all
 }

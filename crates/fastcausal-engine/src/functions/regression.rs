@@ -493,7 +493,7 @@ impl LinearFunction {
     }
 }
 
-fn coefficient_row(c: &Coefficient) -> Row {
+pub(super) fn coefficient_row(c: &Coefficient) -> Row {
     Row::new()
         .text("term", &c.term)
         .opt_float("estimate", c.estimate)

@@ -12,6 +12,8 @@
 //! * [`logistic`]: logistic regression by exact maximum likelihood (Newton/IRLS), one pass of
 //!   [`logistic::LogisticMoments`] per step.
 //! * [`model`]: fitted models as JSON documents, and prediction from them by column name.
+//! * [`penalized`]: ridge, lasso and elastic net from the Gram matrix, with a path and hashed
+//!   k-fold cross-validation, as scikit-learn.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
@@ -22,6 +24,7 @@ pub mod linalg;
 pub mod logistic;
 pub mod model;
 pub mod ols;
+pub mod penalized;
 
 pub use design_moments::DesignMoments;
 pub use formula::{Design, DesignColumn, Formula};
