@@ -34,7 +34,9 @@ use fastcausal_stats::regression::{Coefficient, Design, Formula};
 use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
 use serde::{Deserialize, Serialize};
 
-use super::regression::{formula_error, inputs, levels_type, levels_value, model_head, parse_sql};
+use super::regression::{
+    categorical_hint, formula_error, input_names, inputs, levels_type, levels_value, model_head, parse_sql,
+};
 use super::row::{Row, null_of};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -226,16 +228,10 @@ impl LogisticFunction {
         if !(spec.alpha > 0.0 && spec.alpha < 1.0) {
             return Err(plan_error(format!("{name}: alpha must be between 0 and 1, found {}", spec.alpha)));
         }
+        let (factor_keys, columns) = input_names(&formula, &design, str::to_owned);
         let mut keys = spec.groups.clone();
-        keys.extend(design.keys.iter().map(|&f| formula.factors[f].code.clone()));
+        keys.extend(factor_keys);
         keys.extend(spec.clusters.iter().cloned());
-        let mut columns = vec![formula.response.code.clone()];
-        columns.extend(
-            design
-                .values
-                .iter()
-                .map(|p| p.iter().map(|&f| formula.factors[f].code.clone()).collect::<Vec<_>>().join(":")),
-        );
         let mut thetas = HashMap::new();
         let parameters = spec.parameters.map(|groups| {
             let mut by_group = HashMap::new();
@@ -343,7 +339,7 @@ impl StateFunction for LogisticFunction {
         &self.columns
     }
     fn non_numeric_hint(&self, column: &str) -> String {
-        format!("write C({column}) in the formula to use it as a categorical factor")
+        categorical_hint(column)
     }
     fn new_state(&self) -> LogisticMoments {
         let values = value_count(&self.design);

@@ -25,7 +25,7 @@ use fastcausal_stats::regression::penalized::{
 use fastcausal_stats::regression::{Coefficient, Design, Formula};
 use serde::{Deserialize, Serialize};
 
-use super::regression::{coefficient_row, formula_error, inputs, parse_sql};
+use super::regression::{categorical_hint, coefficient_row, formula_error, input_names, inputs, parse_sql};
 use super::row::{Row, null_of, rows_type, rows_value};
 use super::spec::read_spec;
 use super::state_accumulator::StateFunction;
@@ -188,14 +188,7 @@ impl PenalizedFunction {
             )));
         }
         let design = formula.design();
-        let keys = design.keys.iter().map(|&f| formula.factors[f].code.clone()).collect();
-        let mut columns = vec![formula.response.code.clone()];
-        columns.extend(
-            design
-                .values
-                .iter()
-                .map(|p| p.iter().map(|&f| formula.factors[f].code.clone()).collect::<Vec<_>>().join(":")),
-        );
+        let (keys, columns) = input_names(&formula, &design, str::to_owned);
         Ok(PenalizedFunction {
             kind,
             label: format!("{name}('{}')", options.formula),
@@ -255,7 +248,7 @@ impl StateFunction for PenalizedFunction {
         &self.columns
     }
     fn non_numeric_hint(&self, column: &str) -> String {
-        format!("write C({column}) in the formula to use it as a categorical factor")
+        categorical_hint(column)
     }
     fn new_state(&self) -> FoldedMoments {
         FoldedMoments::new(value_count(&self.design), self.folds)

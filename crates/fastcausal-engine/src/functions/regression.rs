@@ -129,6 +129,27 @@ fn parse_cov(name: &str) -> std::result::Result<CovType, String> {
     }
 }
 
+/// The names of a formula's inputs, for messages: its categorical factors (the keys) and its
+/// value columns (the response, then each product of numeric factors, as `a:b`), each factor
+/// code shown through `shown`.
+pub(super) fn input_names(
+    formula: &Formula,
+    design: &Design,
+    shown: impl Fn(&str) -> String,
+) -> (Vec<String>, Vec<String>) {
+    let keys = design.keys.iter().map(|&f| shown(&formula.factors[f].code)).collect();
+    let mut columns = vec![shown(&formula.response.code)];
+    columns.extend(
+        design.values.iter().map(|p| p.iter().map(|&f| shown(&formula.factors[f].code)).collect::<Vec<_>>().join(":")),
+    );
+    (keys, columns)
+}
+
+/// What to suggest for a text column used as a number in a formula.
+pub(super) fn categorical_hint(column: &str) -> String {
+    format!("write C({column}) in the formula to use it as a categorical factor")
+}
+
 /// A formula error with the formula shown and the position marked.
 pub(super) fn formula_error(
     function: &str,
@@ -454,16 +475,10 @@ impl LinearFunction {
                 .cloned()
                 .unwrap_or_else(|| code.to_owned())
         };
+        let (factor_keys, mut columns) = input_names(&formula, &design, shown);
         let mut keys = spec.groups.clone();
-        keys.extend(design.keys.iter().map(|&f| shown(&formula.factors[f].code)));
+        keys.extend(factor_keys);
         keys.extend(spec.clusters.iter().cloned());
-        let mut columns = vec![shown(&formula.response.code)];
-        columns.extend(
-            design
-                .values
-                .iter()
-                .map(|p| p.iter().map(|&f| shown(&formula.factors[f].code)).collect::<Vec<_>>().join(":")),
-        );
         if let Some(w) = &spec.weights {
             columns.push(w.clone());
         }
@@ -602,7 +617,7 @@ impl StateFunction for LinearFunction {
         &self.columns
     }
     fn non_numeric_hint(&self, column: &str) -> String {
-        format!("write C({column}) in the formula to use it as a categorical factor")
+        categorical_hint(column)
     }
     fn new_state(&self) -> DesignMoments {
         let fourth = self.iv_cov.map_or(self.cov.needs_fourth(), IvCov::needs_fourth);

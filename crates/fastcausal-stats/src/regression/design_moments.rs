@@ -72,6 +72,12 @@ pub(super) fn recentre_second(second: &[f64], delta: &[f64]) -> Vec<f64> {
     out
 }
 
+/// The centre two states merge about: their centres' mean, weighted by their rows.
+pub(super) fn merged_centre(a: &[f64], rows_a: u64, b: &[f64], rows_b: u64) -> Vec<f64> {
+    let (na, nb) = (rows_a as f64, rows_b as f64);
+    a.iter().zip(b).map(|(x, y)| x + (y - x) * nb / (na + nb)).collect()
+}
+
 /// First moments `Σ ω u_a` about the centre `c + δ` (see [`recentre_second`]).
 pub(super) fn recentre_first(first: &[f64], delta: &[f64]) -> Vec<f64> {
     let mut out = first.to_vec();
@@ -350,9 +356,7 @@ impl DesignMoments {
             self.clone_from(other);
             return;
         }
-        let (na, nb) = (self.rows as f64, other.rows as f64);
-        let centre: Vec<f64> =
-            self.centre.iter().zip(&other.centre).map(|(a, b)| a + (b - a) * nb / (na + nb)).collect();
+        let centre = merged_centre(&self.centre, self.rows, &other.centre, other.rows);
         let (sa, fa) = self.recentred(&centre);
         let (sb, fb) = other.recentred(&centre);
         self.second = sa.iter().zip(&sb).map(|(a, b)| a + b).collect();

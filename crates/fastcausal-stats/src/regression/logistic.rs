@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::design_moments::{BLOCK, dot, pair, recentre_first, recentre_second};
+use super::design_moments::{BLOCK, dot, merged_centre, pair, recentre_first, recentre_second};
 use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul};
 use super::model::FactorLevels;
@@ -221,9 +221,7 @@ impl LogisticMoments {
             self.clone_from(other);
             return;
         }
-        let (na, nb) = (self.rows as f64, other.rows as f64);
-        let centre: Vec<f64> =
-            self.centre.iter().zip(&other.centre).map(|(a, b)| a + (b - a) * nb / (na + nb)).collect();
+        let centre = merged_centre(&self.centre, self.rows, &other.centre, other.rows);
         let shift = |s: &LogisticMoments| -> Vec<f64> { centre.iter().zip(&s.centre).map(|(n, c)| n - c).collect() };
         let (da, db) = (shift(self), shift(other));
         let add = |x: Vec<f64>, y: Vec<f64>| -> Vec<f64> { x.iter().zip(&y).map(|(a, b)| a + b).collect() };
