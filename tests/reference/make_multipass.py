@@ -91,6 +91,7 @@ def sql_cases():
         return smf.logit(formula, data).fit(method='newton', tol=1e-15, maxiter=100, disp=0, cov_type=cov, **kwds)
 
     def add(name, select, formula, cov, group_by=None, where=None, fit_formula=None, dropped=(), cluster=None):
+        select = select[:-1] + ', auc => true)'  # the AUC is computed on request
         data = df.query(where) if where else df
         if group_by is None:
             rows = [{'fields': fields(fit(fit_formula or formula, cov, data, cluster), cov, dropped)}]

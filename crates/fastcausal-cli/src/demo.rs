@@ -100,7 +100,7 @@ SELECT 'regression-adjusted (HC1)', c['estimate'], c['std_error'], c['ci_lower']
          treatment on the covariates (Newton's method, one pass over the data per step, until the \
          step is below 1e-8 relative), with robust errors: the propensity model that matching and \
          weighting build on. Its AUC says how well the covariates separate treated from untreated.",
-        &format!("SELECT logistic('t_ob ~ x1 + x2 + x3', cov => 'HC0') AS propensity FROM {table};"),
+        &format!("SELECT logistic('t_ob ~ x1 + x2 + x3', cov => 'HC0', auc => true) AS propensity FROM {table};"),
     )
     .await
 }

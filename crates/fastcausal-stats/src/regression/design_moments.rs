@@ -129,7 +129,7 @@ fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
 /// `Σ ln wᵢ` for positive weights with one logarithm per chunk: each weight splits exactly into
 /// `m · 2^e` with `m ∈ [1, 2)`; the exponents are summed as integers and the mantissas multiplied
 /// (at most 2^512 over a chunk of 512, far from overflow).
-fn sum_of_logs(w: &[f64]) -> f64 {
+pub(super) fn sum_of_logs(w: &[f64]) -> f64 {
     let mut total = 0.0;
     for chunk in w.chunks(512) {
         let mut exponent: i64 = 0;

@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::design_moments::{BLOCK, dot, merged_centre, pair, recentre_first, recentre_second};
+use super::design_moments::{BLOCK, dot, merged_centre, pair, recentre_first, recentre_second, sum_of_logs};
 use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul};
 use super::model::FactorLevels;
@@ -143,6 +143,7 @@ impl LogisticMoments {
         let mut eta = vec![0.0; block];
         let mut weight = vec![0.0; block];
         let mut resid = vec![0.0; block];
+        let mut one_plus = vec![0.0; block];
         let mut u = vec![0.0; d * block];
         let mut wu = vec![0.0; d * block];
         let mut ru = if self.robust { vec![0.0; d * block] } else { Vec::new() };
@@ -168,9 +169,12 @@ impl LogisticMoments {
                 resid[i] = yi - p;
                 self.perfect += u64::from(resid[i].abs() <= PERFECT);
                 self.ones += u64::from(yi == 1.0);
-                log_likelihood += yi * ei - (ei.max(0.0) + e.ln_1p());
+                // ℓ = y η − ln(1 + e^η) = y η − max(η, 0) − ln(1 + e); the logarithms of a block
+                // are taken at once, as one logarithm of their product.
+                log_likelihood += yi * ei - ei.max(0.0);
+                one_plus[i] = 1.0 + e;
             }
-            self.log_likelihood += log_likelihood;
+            self.log_likelihood += log_likelihood - sum_of_logs(&one_plus[..len]);
             u[..len].fill(1.0);
             for a in 1..d {
                 let c = self.centre[a - 1];
@@ -534,12 +538,18 @@ pub struct Newton {
     best: Option<(f64, Vec<f64>, Vec<f64>)>,
     halvings: u32,
     steps: u32,
+    /// The relative size of the previous full step.
+    last_change: Option<f64>,
 }
 
 impl Newton {
     /// Relative size of the last Newton step below which the loop stops (the pass after it is
     /// the fit, whose own step is then far below 1e-10 by quadratic convergence).
     pub const TOLERANCE: f64 = 1e-8;
+    /// The loop also stops once the steps shrink quadratically (`|δₜ| ≤ 1e-4`) and the next one,
+    /// predicted as `|δₜ|³ / |δₜ₋₁|²`, is below this: the next point is then the maximum to
+    /// rounding, and the fit's pass checks it (its own step must be below 1e-10).
+    pub const PREDICTED: f64 = 1e-12;
     /// Newton steps before giving up.
     pub const MAX_STEPS: u32 = 50;
 
@@ -584,7 +594,9 @@ impl Newton {
         if !change.is_finite() {
             return Err(not_converged(step, self.steps));
         }
-        if change <= Self::TOLERANCE {
+        let predicted = self.last_change.map(|prev| change.powi(3) / (prev * prev));
+        self.last_change = Some(change);
+        if change <= Self::TOLERANCE || (change <= 1e-4 && predicted.is_some_and(|p| p <= Self::PREDICTED)) {
             return Ok(Progress::Converged);
         }
         if self.steps >= Self::MAX_STEPS {
