@@ -37,7 +37,8 @@ use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
 use serde::{Deserialize, Serialize};
 
 use super::regression::{
-    categorical_hint, formula_error, input_names, inputs, levels_type, levels_value, model_head, parse_sql,
+    categorical_hint, cluster_option, formula_error, input_names, inputs, levels_type, levels_value, model_head,
+    parse_sql,
 };
 use super::row::{Row, null_of};
 use super::spec::read_spec;
@@ -106,18 +107,7 @@ pub(crate) fn rewrite(mut call: Call, groups: &[SqlExpr]) -> Result<Rewritten> {
         Some(e) => bool_option(&name, "auc", &e)?,
         None => false,
     };
-    let clusters = match call.option(&["cluster", "groups"], None)? {
-        None => Vec::new(),
-        Some(SqlExpr::Tuple(items)) if (1..=2).contains(&items.len()) => items,
-        Some(SqlExpr::Tuple(items)) => {
-            return Err(plan_error(format!(
-                "{name}: cluster => takes one column or two in parentheses, found {}",
-                items.len()
-            )));
-        }
-        Some(SqlExpr::Nested(inner)) => vec![*inner],
-        Some(e) => vec![e],
-    };
+    let clusters = cluster_option(&mut call)?;
     call.finish(&OPTIONS)?;
     let spec = LogisticSpec {
         formula,

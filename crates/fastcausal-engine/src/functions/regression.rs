@@ -145,6 +145,24 @@ pub(super) fn input_names(
     (keys, columns)
 }
 
+/// The `cluster => column` or `cluster => (column, column)` option of a model call (also spelt
+/// `groups =>`): one or two cluster expressions, or none.
+pub(super) fn cluster_option(call: &mut Call) -> Result<Vec<SqlExpr>> {
+    let name = call.name.clone();
+    Ok(match call.option(&["cluster", "groups"], None)? {
+        None => Vec::new(),
+        Some(SqlExpr::Tuple(items)) if (1..=2).contains(&items.len()) => items,
+        Some(SqlExpr::Tuple(items)) => {
+            return Err(plan_error(format!(
+                "{name}: cluster => takes one column or two in parentheses, found {}",
+                items.len()
+            )));
+        }
+        Some(SqlExpr::Nested(inner)) => vec![*inner],
+        Some(e) => vec![e],
+    })
+}
+
 /// What to suggest for a text column used as a number in a formula.
 pub(super) fn categorical_hint(column: &str) -> String {
     format!("write C({column}) in the formula to use it as a categorical factor")
@@ -285,18 +303,7 @@ pub(crate) fn rewrite(mut call: Call, groups: &[SqlExpr]) -> Result<Rewritten> {
         Some(e) => number_option(&name, "alpha", &e)?,
         None => 0.05,
     };
-    let clusters = match call.option(&["cluster", "groups"], None)? {
-        None => Vec::new(),
-        Some(SqlExpr::Tuple(items)) if (1..=2).contains(&items.len()) => items,
-        Some(SqlExpr::Tuple(items)) => {
-            return Err(plan_error(format!(
-                "{name}: cluster => takes one column or two in parentheses, found {}",
-                items.len()
-            )));
-        }
-        Some(SqlExpr::Nested(inner)) => vec![*inner],
-        Some(e) => vec![e],
-    };
+    let clusters = cluster_option(&mut call)?;
     call.finish(&OPTIONS)?;
     let leverage =
         parse_cov(&cov).is_ok_and(CovType::needs_leverage) && matches!(kind, LinearKind::Ols | LinearKind::Wls);

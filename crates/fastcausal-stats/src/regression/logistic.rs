@@ -144,6 +144,8 @@ impl LogisticMoments {
         let mut weight = vec![0.0; block];
         let mut resid = vec![0.0; block];
         let mut one_plus = vec![0.0; block];
+        // The block's linear predictors by outcome, for the AUC (buffers reused across blocks).
+        let (mut ones, mut zeros) = (Vec::with_capacity(block), Vec::with_capacity(block));
         let mut u = vec![0.0; d * block];
         let mut wu = vec![0.0; d * block];
         let mut ru = if self.robust { vec![0.0; d * block] } else { Vec::new() };
@@ -198,14 +200,11 @@ impl LogisticMoments {
                 }
             }
             if self.keep_scores {
-                let (ones, zeros): (Vec<f64>, Vec<f64>) = {
-                    let mut ones = Vec::new();
-                    let mut zeros = Vec::new();
-                    for (&yi, &ei) in y[rows.clone()].iter().zip(eta.iter()) {
-                        if yi == 1.0 { ones.push(ei) } else { zeros.push(ei) }
-                    }
-                    (ones, zeros)
-                };
+                ones.clear();
+                zeros.clear();
+                for (&yi, &ei) in y[rows.clone()].iter().zip(eta.iter()) {
+                    if yi == 1.0 { ones.push(ei) } else { zeros.push(ei) }
+                }
                 self.scores_one.extend(&ones);
                 self.scores_zero.extend(&zeros);
             }
