@@ -13,7 +13,8 @@
 //! * [`session`]: [`session_state`], the one place functions are registered, and [`Engine`], a
 //!   session that also resolves warehouse tables and file paths by name.
 //! * [`warehouse`], [`import`], [`sources`], [`sniff`]: data in — named Parquet tables in a local
-//!   directory, and Parquet/CSV/JSON/Arrow files, globs and directories.
+//!   directory, and Parquet/CSV/JSON/Arrow files, globs and directories; [`local_files`]: local
+//!   files read through memory maps rather than copied.
 //! * [`gen_data`]: the synthetic A/B-test and observational data set of the design document.
 //! * [`describe`], [`output`]: summaries and result formatting shared by the front ends.
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod functions;
 pub mod gen_data;
 pub mod import;
+pub mod local_files;
 pub mod metric_sql;
 pub mod models;
 pub mod multipass;

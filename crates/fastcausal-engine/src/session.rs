@@ -30,6 +30,7 @@ pub fn default_config() -> SessionConfig {
 /// available in one is available in all.
 pub fn session_state(config: SessionConfig) -> SessionState {
     let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    crate::local_files::MappedFileStore::register(state.runtime_env());
     for f in aggregate_functions() {
         state.register_udaf(Arc::new(f)).expect("registering an aggregate function cannot fail");
     }
