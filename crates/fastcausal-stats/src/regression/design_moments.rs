@@ -24,6 +24,8 @@ use crate::codec::{Reader, StateCodec, Writer};
 use crate::error::{Result, StatsError};
 use crate::state::RowState;
 
+use super::dots::{cross_dots, dot, products_and_sum};
+
 /// Moments of a linear model's inputs. See the [module documentation](self).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesignMoments {
@@ -96,36 +98,6 @@ fn quad(mut idx: [usize; 4]) -> usize {
 /// Rows per block of [`DesignMoments::update`].
 pub(super) const BLOCK: usize = 256;
 
-/// Sum of `x·y` in eight lanes (vectorised by the compiler), with 256-bit AVX2 registers where the
-/// CPU has them, chosen at run time so the binary stays portable.
-pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the features the function is compiled for were just detected.
-        return unsafe { dot_avx2(x, y) };
-    }
-    dot_lanes(x, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn dot_avx2(x: &[f64], y: &[f64]) -> f64 {
-    dot_lanes(x, y)
-}
-
-#[inline(always)]
-fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let n8 = x.len().min(y.len()) / 8 * 8;
-    for (a, b) in x[..n8].chunks_exact(8).zip(y[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    let tail: f64 = x[n8..].iter().zip(&y[n8..]).map(|(a, b)| a * b).sum();
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
 /// `Σ ln wᵢ` for positive weights with one logarithm per chunk: each weight splits exactly into
 /// `m · 2^e` with `m ∈ [1, 2)`; the exponents are summed as integers and the mantissas multiplied
 /// (at most 2^512 over a chunk of 512, far from overflow).
@@ -146,6 +118,34 @@ pub(super) fn sum_of_logs(w: &[f64]) -> f64 {
         total += exponent as f64 * std::f64::consts::LN_2 + mantissas.ln();
     }
     total
+}
+
+/// One group of a block's fourth moments as cross products of pair products (see
+/// [`fourth_plan`]).
+struct FourthGroup {
+    lefts: Vec<usize>,
+    rights: Vec<usize>,
+    /// `quads[i · rights.len() + j]`: the packed index the product of left `i` and right `j` adds to.
+    quads: Vec<usize>,
+}
+
+/// Every multiset `a ≤ b ≤ c ≤ d` once, as the product of the pairs `(a, b)` and `(c, d)`: for
+/// each `c`, the pairs `(a, b)` with `b ≤ c` against the pairs `(c, d)` with `d ≥ c`, a rectangle
+/// for [`cross_dots`]. With `skip_ones` the left pair `(0, 0)` is left out: unweighted, its
+/// product is all ones and those sums are second moments.
+fn fourth_plan(d: usize, skip_ones: bool) -> Vec<FourthGroup> {
+    (0..d)
+        .map(|c| {
+            let lefts: Vec<(usize, usize)> =
+                (0..=c).flat_map(|b| (0..=b).map(move |a| (a, b))).filter(|&p| !(skip_ones && p == (0, 0))).collect();
+            let quads = lefts.iter().flat_map(|&(a, b)| (c..d).map(move |dd| quad([a, b, c, dd]))).collect();
+            FourthGroup {
+                lefts: lefts.iter().map(|&(a, b)| pair(a, b)).collect(),
+                rights: (c..d).map(|dd| pair(c, dd)).collect(),
+                quads,
+            }
+        })
+        .collect()
 }
 
 impl DesignMoments {
@@ -247,9 +247,12 @@ impl DesignMoments {
         // Blocks of rows small enough that every product of a block stays in the L1/L2 cache:
         // u (centred columns, u₀ = 1), w·u, and for fourth moments the pair products w·u_a·u_b.
         let pairs = d * (d + 1) / 2;
-        let block = BLOCK.min(n);
+        // With fourth moments the block is halved, so that all pair products stay in L1.
+        let block = if self.with_fourth { BLOCK / 2 } else { BLOCK }.min(n);
+        let plan = if self.with_fourth { fourth_plan(d, !self.weighted) } else { Vec::new() };
+        let mut sums = vec![0.0; plan.iter().map(|g| g.quads.len()).max().unwrap_or(0)];
         let mut u = vec![0.0; d * block];
-        let mut wu = vec![0.0; d * block];
+        let mut wu = if weights.is_some() { vec![0.0; d * block] } else { Vec::new() };
         let mut products = if self.with_fourth { vec![0.0; pairs * block] } else { Vec::new() };
         let mut start = 0;
         while start < n {
@@ -262,40 +265,40 @@ impl DesignMoments {
                     *x = v - c;
                 }
             }
-            for a in 0..d {
-                let (ua, wa) = (&u[a * block..a * block + len], &mut wu[a * block..a * block + len]);
-                match weights {
-                    Some(w) => wa.iter_mut().zip(ua).zip(&w[rows.clone()]).for_each(|((o, x), w)| *o = x * w),
-                    None => wa.copy_from_slice(ua),
+            if let Some(w) = weights {
+                for a in 0..d {
+                    let (ua, wa) = (&u[a * block..a * block + len], &mut wu[a * block..a * block + len]);
+                    wa.iter_mut().zip(ua).zip(&w[rows.clone()]).for_each(|((o, x), w)| *o = x * w);
                 }
             }
-            // Σ w u_a u_b: the weighted columns w·u_a dotted with u_b.
+            // Σ w u_a u_b: the weighted columns w·u_a (u itself without weights) dotted with u_b,
+            // or, for fourth moments, summed as the pair products w·u_a·u_b are written.
+            let weighted_u = if weights.is_some() { &wu } else { &u };
             for b in 0..d {
                 for a in 0..=b {
-                    let (x, y) = (&wu[a * block..a * block + len], &u[b * block..b * block + len]);
-                    batch.second[pair(a, b)] += dot(x, y);
-                    if self.with_fourth {
-                        let p = pair(a, b) * block;
-                        products[p..p + len].iter_mut().zip(x.iter().zip(y)).for_each(|(o, (x, y))| *o = x * y);
-                    }
+                    let (x, y) = (&weighted_u[a * block..a * block + len], &u[b * block..b * block + len]);
+                    batch.second[pair(a, b)] += if self.with_fourth {
+                        products_and_sum(x, y, &mut products[pair(a, b) * block..][..len])
+                    } else {
+                        dot(x, y)
+                    };
                 }
             }
-            if self.with_fourth {
-                // Σ w² u_a u_b u_c u_d = (w u_a u_b) · (w u_c u_d), over the products of pairs.
-                for dd in 0..d {
-                    for c in 0..=dd {
-                        let q = pair(c, dd) * block;
-                        let right = &products[q..q + len];
-                        for b in 0..=c {
-                            for a in 0..=b {
-                                let p = pair(a, b) * block;
-                                batch.fourth[quad([a, b, c, dd])] += dot(&products[p..p + len], right);
-                            }
-                        }
-                    }
-                }
+            // Σ w² u_a u_b u_c u_d = (w u_a u_b) · (w u_c u_d), over the products of pairs.
+            for group in &plan {
+                let sums = &mut sums[..group.quads.len()];
+                cross_dots((&products, &group.lefts), (&products, &group.rights), block, len, sums);
+                group.quads.iter().zip(sums.iter()).for_each(|(&q, s)| batch.fourth[q] += s);
             }
             start += len;
+        }
+        if self.with_fourth && !self.weighted {
+            // The sums the plan skipped: Σ 1·u_c u_d.
+            for dd in 0..d {
+                for c in 0..=dd {
+                    batch.fourth[quad([0, 0, c, dd])] = batch.second[pair(c, dd)];
+                }
+            }
         }
         if self.rows == 0 {
             *self = batch;

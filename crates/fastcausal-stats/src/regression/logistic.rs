@@ -29,7 +29,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::design_moments::{BLOCK, dot, merged_centre, pair, recentre_first, recentre_second, sum_of_logs};
+use super::dots::dot;
+use super::design_moments::{BLOCK, merged_centre, pair, recentre_first, recentre_second, sum_of_logs};
 use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul};
 use super::model::FactorLevels;

@@ -14,9 +14,11 @@
 //! * [`model`]: fitted models as JSON documents, and prediction from them by column name.
 //! * [`penalized`]: ridge, lasso and elastic net from the Gram matrix, with a path and hashed
 //!   k-fold cross-validation, as scikit-learn.
+//! * `dots`: the vectorised, register-tiled dot products the states' inner loops are made of.
 //! * [`linalg`]: the small symmetric solves, with aliased terms dropped in order.
 
 pub mod design_moments;
+mod dots;
 pub mod formula;
 pub mod iv;
 pub mod leverage;
