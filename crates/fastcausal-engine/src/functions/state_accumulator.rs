@@ -19,7 +19,10 @@ use datafusion::arrow::array::{
     Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array, Int64Array,
 };
 use datafusion::arrow::compute::{and, cast, filter, is_not_null};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use fastcausal_stats::{KeyRef, Keyed, RowState, StateCodec, StatsError};
@@ -62,6 +65,27 @@ pub fn is_key_type(t: &DataType) -> bool {
     matches!(t, DataType::Int64 | DataType::Float64 | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
+/// `v` as `Float64`: numbers converted in one pass with `unary` (every integer has a nearest
+/// double; no checks, no zeroed buffers), anything else by arrow's cast.
+fn as_floats(v: &ArrayRef) -> Result<ArrayRef> {
+    fn convert<T: ArrowPrimitiveType>(v: &ArrayRef, to_f64: fn(T::Native) -> f64) -> ArrayRef {
+        Arc::new(v.as_primitive::<T>().unary::<_, Float64Type>(to_f64))
+    }
+    Ok(match v.data_type() {
+        DataType::Float64 => Arc::clone(v),
+        DataType::Float32 => convert::<Float32Type>(v, f64::from),
+        DataType::Int64 => convert::<Int64Type>(v, |x| x as f64),
+        DataType::Int32 => convert::<Int32Type>(v, f64::from),
+        DataType::Int16 => convert::<Int16Type>(v, f64::from),
+        DataType::Int8 => convert::<Int8Type>(v, f64::from),
+        DataType::UInt64 => convert::<UInt64Type>(v, |x| x as f64),
+        DataType::UInt32 => convert::<UInt32Type>(v, f64::from),
+        DataType::UInt16 => convert::<UInt16Type>(v, f64::from),
+        DataType::UInt8 => convert::<UInt8Type>(v, f64::from),
+        _ => cast(v, &DataType::Float64)?,
+    })
+}
+
 /// One batch's inputs with rows that hold a NULL (or are filtered out) removed, values as
 /// `f64`, and every value checked to be finite.
 struct Prepared {
@@ -77,7 +101,7 @@ impl Prepared {
         let (key_inputs, value_inputs) = inputs.split_at(nkeys.min(inputs.len()));
         let mut values = Vec::with_capacity(value_inputs.len());
         for v in value_inputs {
-            values.push(if v.data_type() == &DataType::Float64 { Arc::clone(v) } else { cast(v, &DataType::Float64)? });
+            values.push(as_floats(v)?);
         }
         let mut keys = key_inputs.to_vec();
         let mut keep: Option<BooleanArray> = opt_filter.map(|f| match f.nulls() {
@@ -560,7 +584,7 @@ impl<F: StateFunction> GroupsAccumulator for StateGroupsAccumulator<F> {
         let f = self.function.as_ref();
         let nkeys = f.key_names().len();
         let rows = values.first().map_or(0, |v| v.len());
-        let floats = values[nkeys..].iter().map(|v| cast(v, &DataType::Float64)).collect::<Result<Vec<_>, _>>()?;
+        let floats = values[nkeys..].iter().map(as_floats).collect::<Result<Vec<_>>>()?;
         let floats: Vec<&Float64Array> = floats.iter().map(|c| c.as_primitive::<Float64Type>()).collect();
         let key_columns = values[..nkeys]
             .iter()
