@@ -87,8 +87,7 @@ pub(super) fn cross_dots(
         // SAFETY: the features the function is compiled for were just detected.
         return unsafe { cross_dots_fma(&columns, out) };
     }
-    // Without a known hardware FMA, a multiply and an add (a software `fma` is far slower).
-    cross_dots_tiled(&columns, out, |a, b, c| a * b + c);
+    cross_dots_tiled::<Portable>(&columns, out);
 }
 
 /// The operands of [`cross_dots`].
@@ -104,20 +103,128 @@ struct Columns<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn cross_dots_fma(columns: &Columns, out: &mut [f64]) {
-    cross_dots_tiled(columns, out, f64::mul_add)
+    cross_dots_tiled::<Fma>(columns, out)
 }
 
 /// Doubles in a 256-bit vector register.
 const LANES: usize = 4;
 
+/// The sums of one tile: `L` left columns with `R` right ones, all of the same length, each sum
+/// accumulated in `U` vector registers of [`LANES`] lanes, reduced as [`reduce`] does.
+trait Kernel {
+    /// # Safety
+    /// The CPU has the features the kernel is compiled for.
+    unsafe fn tile<const L: usize, const R: usize, const U: usize>(
+        lefts: [&[f64]; L],
+        rights: [&[f64]; R],
+    ) -> [[f64; R]; L];
+}
+
+/// Plain Rust, vectorised by the compiler for whatever the target has; a multiply and an add
+/// rather than a fused multiply-add (a software `fma` is far slower).
+struct Portable;
+
+impl Kernel for Portable {
+    #[inline(always)]
+    unsafe fn tile<const L: usize, const R: usize, const U: usize>(
+        lefts: [&[f64]; L],
+        rights: [&[f64]; R],
+    ) -> [[f64; R]; L] {
+        let len = lefts.first().map_or(0, |x| x.len());
+        let mut acc = [[[[0.0f64; LANES]; U]; R]; L];
+        let step = U * LANES;
+        let whole = len / step;
+        for k in 0..whole {
+            for u in 0..U {
+                let at = k * step + u * LANES;
+                for i in 0..L {
+                    let x = &lefts[i][at..at + LANES];
+                    for j in 0..R {
+                        let y = &rights[j][at..at + LANES];
+                        for lane in 0..LANES {
+                            acc[i][j][u][lane] += x[lane] * y[lane];
+                        }
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let mut v = [0.0f64; LANES];
+                for part in &acc[i][j] {
+                    for lane in 0..LANES {
+                        v[lane] += part[lane];
+                    }
+                }
+                let tail: f64 = (whole * step..len).map(|k| lefts[i][k] * rights[j][k]).sum();
+                (v[0] + v[2]) + (v[1] + v[3]) + tail
+            })
+        })
+    }
+}
+
+/// AVX2 with fused multiply-adds, written with the intrinsics so that every accumulator stays
+/// in a register.
+#[cfg(target_arch = "x86_64")]
+struct Fma;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Fma {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const L: usize, const R: usize, const U: usize>(
+        lefts: [&[f64]; L],
+        rights: [&[f64]; R],
+    ) -> [[f64; R]; L] {
+        use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+        let len = lefts.first().map_or(0, |x| x.len());
+        assert!(lefts.iter().chain(&rights).all(|x| x.len() == len), "tile columns of different lengths");
+        let (lp, rp): ([*const f64; L], [*const f64; R]) =
+            (std::array::from_fn(|i| lefts[i].as_ptr()), std::array::from_fn(|j| rights[j].as_ptr()));
+        let mut acc: [[[__m256d; U]; R]; L] = [[[_mm256_setzero_pd(); U]; R]; L];
+        let step = U * LANES;
+        let whole = len / step;
+        for k in 0..whole {
+            for u in 0..U {
+                let at = k * step + u * LANES;
+                // SAFETY: at + LANES ≤ whole · step ≤ len, the length of every column.
+                let y: [__m256d; R] = std::array::from_fn(|j| unsafe { _mm256_loadu_pd(rp[j].add(at)) });
+                for i in 0..L {
+                    // SAFETY: as above.
+                    let x = unsafe { _mm256_loadu_pd(lp[i].add(at)) };
+                    for j in 0..R {
+                        acc[i][j][u] = _mm256_fmadd_pd(x, y[j], acc[i][j][u]);
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let mut v = acc[i][j][0];
+                for part in &acc[i][j][1..] {
+                    v = _mm256_add_pd(v, *part);
+                }
+                let mut lanes = [0.0f64; LANES];
+                // SAFETY: `lanes` holds LANES doubles.
+                unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+                let tail: f64 = (whole * step..len).map(|k| lefts[i][k] * rights[j][k]).sum();
+                (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]) + tail
+            })
+        })
+    }
+}
+
 /// Tiles of at most 8 sums: 4 rights × 2 lefts, 3 × 2, 2 × 4 or 1 × 8, smaller at the edges.
-/// Each sum's accumulator is one vector register, or several for tiles of fewer than 4 sums, so
+/// Each sum's accumulator is one vector register, or several for tiles of fewer than 5 sums, so
 /// that at least 4 independent multiply-add chains hide the instruction's latency; with the
 /// loaded values, a tile fits in the 16 vector registers of AVX2.
 #[inline(always)]
-fn cross_dots_tiled(c: &Columns, out: &mut [f64], fma: impl Fn(f64, f64, f64) -> f64 + Copy) {
+fn cross_dots_tiled<K: Kernel>(c: &Columns, out: &mut [f64]) {
     let (nl, nr) = (c.lefts.len(), c.rights.len());
     assert!(out.len() >= nl * nr, "cross_dots: {} outputs for {nl} × {nr}", out.len());
+    fn column(data: &[f64], index: usize, stride: usize, len: usize) -> &[f64] {
+        &data[index * stride..][..len]
+    }
     let mut r0 = 0;
     while r0 < nr {
         let rn = (nr - r0).min(4);
@@ -133,12 +240,17 @@ fn cross_dots_tiled(c: &Columns, out: &mut [f64], fma: impl Fn(f64, f64, f64) ->
                 ($(($l:literal, $r:literal))*) => {
                     match (ln, rn) {
                         $(($l, $r) => {
-                            let sums = if $l * $r >= 5 {
-                                tile::<$l, $r, LANES>(c, l0, r0, fma)
-                            } else if $l * $r >= 3 {
-                                tile::<$l, $r, { 2 * LANES }>(c, l0, r0, fma)
-                            } else {
-                                tile::<$l, $r, { 4 * LANES }>(c, l0, r0, fma)
+                            let lefts: [&[f64]; $l] = std::array::from_fn(|i| column(c.left_data, c.lefts[l0 + i], c.stride, c.len));
+                            let rights: [&[f64]; $r] = std::array::from_fn(|j| column(c.right_data, c.rights[r0 + j], c.stride, c.len));
+                            // SAFETY: `K` is chosen by the caller for the CPU it runs on.
+                            let sums = unsafe {
+                                if $l * $r >= 5 {
+                                    K::tile::<$l, $r, 1>(lefts, rights)
+                                } else if $l * $r >= 3 {
+                                    K::tile::<$l, $r, 2>(lefts, rights)
+                                } else {
+                                    K::tile::<$l, $r, 4>(lefts, rights)
+                                }
                             };
                             for (i, row) in sums.iter().enumerate() {
                                 out[(l0 + i) * nr + r0..][..$r].copy_from_slice(row);
@@ -158,40 +270,6 @@ fn cross_dots_tiled(c: &Columns, out: &mut [f64], fma: impl Fn(f64, f64, f64) ->
     }
 }
 
-/// The `L × R` sums of lefts `l0..l0 + L` with rights `r0..r0 + R`, each accumulated in `W`
-/// lanes (a multiple of [`LANES`]).
-#[inline(always)]
-fn tile<const L: usize, const R: usize, const W: usize>(
-    c: &Columns,
-    l0: usize,
-    r0: usize,
-    fma: impl Fn(f64, f64, f64) -> f64,
-) -> [[f64; R]; L] {
-    let (stride, len) = (c.stride, c.len);
-    let lefts: [&[f64]; L] = std::array::from_fn(|i| &c.left_data[c.lefts[l0 + i] * stride..][..len]);
-    let rights: [&[f64]; R] = std::array::from_fn(|j| &c.right_data[c.rights[r0 + j] * stride..][..len]);
-    let mut acc = [[[0.0f64; W]; R]; L];
-    let whole = len / W;
-    for k in 0..whole {
-        let at = k * W;
-        let y: [[f64; W]; R] = std::array::from_fn(|j| rights[j][at..at + W].try_into().unwrap());
-        for i in 0..L {
-            let x: [f64; W] = lefts[i][at..at + W].try_into().unwrap();
-            for j in 0..R {
-                for lane in 0..W {
-                    acc[i][j][lane] = fma(x[lane], y[j][lane], acc[i][j][lane]);
-                }
-            }
-        }
-    }
-    std::array::from_fn(|i| {
-        std::array::from_fn(|j| {
-            let tail: f64 = (whole * W..len).map(|k| lefts[i][k] * rights[j][k]).sum();
-            reduce(&acc[i][j]) + tail
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,10 +287,16 @@ mod tests {
             let rights: Vec<usize> = (0..nr).map(|j| (j * 3 + 1) % 11).collect();
             let mut out = vec![f64::NAN; lefts.len() * nr];
             cross_dots((&data, &lefts), (&data, &rights), stride, len, &mut out);
+            // The portable kernel too, whatever this CPU would choose.
+            let mut portable = vec![f64::NAN; lefts.len() * nr];
+            let columns = Columns { left_data: &data, lefts: &lefts, right_data: &data, rights: &rights, stride, len };
+            cross_dots_tiled::<Portable>(&columns, &mut portable);
             for (i, &a) in lefts.iter().enumerate() {
                 for (j, &b) in rights.iter().enumerate() {
-                    let (got, want) = (out[i * nr + j], plain(a, b));
-                    assert!((got - want).abs() <= 1e-13 * want.abs().max(1.0), "{a}·{b}: {got} vs {want}");
+                    let want = plain(a, b);
+                    for got in [out[i * nr + j], portable[i * nr + j]] {
+                        assert!((got - want).abs() <= 1e-13 * want.abs().max(1.0), "{a}·{b}: {got} vs {want}");
+                    }
                 }
             }
         }
