@@ -195,7 +195,7 @@ mod tests {
         let (_dir, empty, empty_location) = store_with_file(b"");
         assert!(empty.get_ranges(&empty_location, &[0..0]).await.unwrap()[0].is_empty());
         assert!(empty.get_ranges(&empty_location, &[0..1]).await.is_err());
-        let missing = Path::from_filesystem_path(_dir.path()).unwrap().child("missing.parquet");
+        let missing = Path::from_filesystem_path(_dir.path()).unwrap().join("missing.parquet");
         assert!(matches!(store.get_ranges(&missing, &[0..1]).await, Err(Error::NotFound { .. })));
     }
 }

@@ -20,40 +20,17 @@ pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
     out[0]
 }
 
-/// Writes `out[k] = x[k] · y[k]` and returns their sum.
+/// Writes `out[k] = x[k] · y[k]` and returns their sum, over the common length.
 pub(super) fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the features the function is compiled for were just detected.
-        return unsafe { products_and_sum_avx2(x, y, out) };
-    }
-    products_and_sum_lanes(x, y, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn products_and_sum_avx2(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
-    products_and_sum_lanes(x, y, out)
-}
-
-#[inline(always)]
-fn products_and_sum_lanes(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
-    const W: usize = 4 * LANES;
     let n = x.len().min(y.len()).min(out.len());
-    let whole = n / W * W;
-    let mut acc = [0.0f64; W];
-    for ((o, a), b) in out[..whole].chunks_exact_mut(W).zip(x[..whole].chunks_exact(W)).zip(y[..whole].chunks_exact(W)) {
-        for lane in 0..W {
-            o[lane] = a[lane] * b[lane];
-            acc[lane] += o[lane];
-        }
+    let (x, y, out) = (&x[..n], &y[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the features the kernel is compiled for were just detected.
+        return unsafe { Fma::products_and_sum(x, y, out) };
     }
-    let mut tail = 0.0;
-    for ((o, a), b) in out[whole..n].iter_mut().zip(&x[whole..n]).zip(&y[whole..n]) {
-        *o = a * b;
-        tail += *o;
-    }
-    reduce(&acc) + tail
+    // SAFETY: the portable kernel needs no feature.
+    unsafe { Portable::products_and_sum(x, y, out) }
 }
 
 /// The sum of an accumulator's lanes: the vector registers added lane-wise, then the lanes of
@@ -118,6 +95,13 @@ trait Kernel {
         lefts: [&[f64]; L],
         rights: [&[f64]; R],
     ) -> [[f64; R]; L];
+
+    /// `out[k] = x[k] · y[k]` for slices of one length, and their sum (in `4 · LANES` lanes,
+    /// reduced as [`reduce`] does).
+    ///
+    /// # Safety
+    /// As [`Kernel::tile`].
+    unsafe fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64;
 }
 
 /// Plain Rust, vectorised by the compiler for whatever the target has; a multiply and an add
@@ -125,6 +109,25 @@ trait Kernel {
 struct Portable;
 
 impl Kernel for Portable {
+    #[inline(always)]
+    unsafe fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
+        const W: usize = 4 * LANES;
+        let whole = out.len() / W * W;
+        let mut acc = [0.0f64; W];
+        for ((o, a), b) in out[..whole].chunks_exact_mut(W).zip(x.chunks_exact(W)).zip(y.chunks_exact(W)) {
+            for lane in 0..W {
+                o[lane] = a[lane] * b[lane];
+                acc[lane] += o[lane];
+            }
+        }
+        let mut tail = 0.0;
+        for ((o, a), b) in out[whole..].iter_mut().zip(&x[whole..]).zip(&y[whole..]) {
+            *o = a * b;
+            tail += *o;
+        }
+        reduce(&acc) + tail
+    }
+
     #[inline(always)]
     unsafe fn tile<const L: usize, const R: usize, const U: usize>(
         lefts: [&[f64]; L],
@@ -170,6 +173,41 @@ struct Fma;
 
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Fma {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
+        use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+        let n = out.len();
+        assert!(x.len() == n && y.len() == n, "products_and_sum: slices of different lengths");
+        const U: usize = 4;
+        let step = U * LANES;
+        let whole = n / step;
+        let mut acc: [__m256d; U] = [_mm256_setzero_pd(); U];
+        let (xp, yp, op) = (x.as_ptr(), y.as_ptr(), out.as_mut_ptr());
+        for k in 0..whole {
+            for (u, a) in acc.iter_mut().enumerate() {
+                let at = k * step + u * LANES;
+                // SAFETY: at + LANES ≤ whole · step ≤ n, the length of all three slices.
+                unsafe {
+                    let p = _mm256_mul_pd(_mm256_loadu_pd(xp.add(at)), _mm256_loadu_pd(yp.add(at)));
+                    _mm256_storeu_pd(op.add(at), p);
+                    *a = _mm256_add_pd(*a, p);
+                }
+            }
+        }
+        let mut lanes = [0.0f64; 4 * LANES];
+        for (u, a) in acc.iter().enumerate() {
+            // SAFETY: `lanes` holds U · LANES doubles.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(u * LANES), *a) };
+        }
+        let mut tail = 0.0;
+        for k in whole * step..n {
+            out[k] = x[k] * y[k];
+            tail += out[k];
+        }
+        reduce(&lanes) + tail
+    }
+
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn tile<const L: usize, const R: usize, const U: usize>(
