@@ -8,9 +8,10 @@
 //! two loads per product. The fourth moments of a robust regression (126 sums for 5 inputs) are
 //! such cross products, about twice as fast tiled.
 //!
-//! Both are vectorised by the compiler; on x86-64 a copy compiled for AVX2 and FMA is chosen at
-//! run time, so the binary stays portable. The sums are in a fixed order for a given length, so
-//! results do not depend on the machine beyond the rounding of fused multiply-adds.
+//! Each has two kernels: AVX2 with fused multiply-adds, written with `std::arch` intrinsics and
+//! chosen at run time on x86-64 CPUs that have it (so the binary stays portable), and plain Rust
+//! that the compiler vectorises for any other target. The sums are in a fixed order for a given
+//! length, so results do not depend on the machine beyond the rounding of fused multiply-adds.
 
 /// `Σ x[k]·y[k]` over the common length.
 pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
@@ -36,11 +37,11 @@ pub(super) fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
 /// The sum of an accumulator's lanes: the vector registers added lane-wise, then the lanes of
 /// the one left, in a fixed order.
 #[inline(always)]
-fn reduce<const W: usize>(acc: &[f64; W]) -> f64 {
+fn reduce(registers: &[[f64; LANES]]) -> f64 {
     let mut v = [0.0f64; LANES];
-    for chunk in acc.chunks_exact(LANES) {
+    for register in registers {
         for lane in 0..LANES {
-            v[lane] += chunk[lane];
+            v[lane] += register[lane];
         }
     }
     (v[0] + v[2]) + (v[1] + v[3])
@@ -125,7 +126,7 @@ impl Kernel for Portable {
             *o = a * b;
             tail += *o;
         }
-        reduce(&acc) + tail
+        reduce(acc.as_chunks::<LANES>().0) + tail
     }
 
     #[inline(always)]
@@ -153,14 +154,8 @@ impl Kernel for Portable {
         }
         std::array::from_fn(|i| {
             std::array::from_fn(|j| {
-                let mut v = [0.0f64; LANES];
-                for part in &acc[i][j] {
-                    for lane in 0..LANES {
-                        v[lane] += part[lane];
-                    }
-                }
                 let tail: f64 = (whole * step..len).map(|k| lefts[i][k] * rights[j][k]).sum();
-                (v[0] + v[2]) + (v[1] + v[3]) + tail
+                reduce(&acc[i][j]) + tail
             })
         })
     }
@@ -205,7 +200,7 @@ impl Kernel for Fma {
             out[k] = x[k] * y[k];
             tail += out[k];
         }
-        reduce(&lanes) + tail
+        reduce(lanes.as_chunks::<LANES>().0) + tail
     }
 
     #[inline]
@@ -246,7 +241,7 @@ impl Kernel for Fma {
                 // SAFETY: `lanes` holds LANES doubles.
                 unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
                 let tail: f64 = (whole * step..len).map(|k| lefts[i][k] * rights[j][k]).sum();
-                (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]) + tail
+                reduce(&[lanes]) + tail
             })
         })
     }
