@@ -130,9 +130,7 @@ impl ObjectStore for MappedFileStore {
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let path = self.files.path_to_filesystem(location)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::NotFound { path: path.display().to_string(), source: Box::new(e) }
-            }
+            std::io::ErrorKind::NotFound => Error::NotFound { path: path.display().to_string(), source: Box::new(e) },
             _ => read_error(&path, e),
         })?;
         let mapped = map(&file, &path, ranges)?;

@@ -171,7 +171,9 @@ impl Kernel for Fma {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn products_and_sum(x: &[f64], y: &[f64], out: &mut [f64]) -> f64 {
-        use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+        use std::arch::x86_64::{
+            __m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+        };
         let n = out.len();
         assert!(x.len() == n && y.len() == n, "products_and_sum: slices of different lengths");
         const U: usize = 4;
@@ -209,7 +211,9 @@ impl Kernel for Fma {
         lefts: [&[f64]; L],
         rights: [&[f64]; R],
     ) -> [[f64; R]; L] {
-        use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+        use std::arch::x86_64::{
+            __m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+        };
         let len = lefts.first().map_or(0, |x| x.len());
         assert!(lefts.iter().chain(&rights).all(|x| x.len() == len), "tile columns of different lengths");
         let (lp, rp): ([*const f64; L], [*const f64; R]) =
@@ -293,10 +297,7 @@ fn cross_dots_tiled<K: Kernel>(c: &Columns, out: &mut [f64]) {
                     }
                 };
             }
-            tiles!((1, 1) (2, 1) (3, 1) (4, 1) (5, 1) (6, 1) (7, 1) (8, 1)
-                   (1, 2) (2, 2) (3, 2) (4, 2)
-                   (1, 3) (2, 3)
-                   (1, 4) (2, 4));
+            tiles!((1, 1)(2, 1)(3, 1)(4, 1)(5, 1)(6, 1)(7, 1)(8, 1)(1, 2)(2, 2)(3, 2)(4, 2)(1, 3)(2, 3)(1, 4)(2, 4));
             l0 += ln;
         }
         r0 += rn;

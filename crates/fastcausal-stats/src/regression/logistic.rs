@@ -29,8 +29,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dots::dot;
 use super::design_moments::{BLOCK, merged_centre, pair, recentre_first, recentre_second, sum_of_logs};
+use super::dots::dot;
 use super::formula::{Design, Formula};
 use super::linalg::{Factor, matmul};
 use super::model::FactorLevels;
