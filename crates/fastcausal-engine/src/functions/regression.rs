@@ -44,7 +44,7 @@ use fastcausal_stats::regression::formula::{Expr, Function, Operator};
 use fastcausal_stats::regression::iv::{FirstStage, IvCov, IvFit, fit_formula_iv};
 use fastcausal_stats::regression::leverage::{LeverageMoments, LeverageParameters, cell_maps, leverage_parameters};
 use fastcausal_stats::regression::model::FactorLevels;
-use fastcausal_stats::regression::ols::{fit_formula, fit_formula_leverage, value_count};
+use fastcausal_stats::regression::ols::{fit_formula, fit_formula_leverage, fourth_sides, value_count};
 use fastcausal_stats::regression::{Coefficient, CovType, Design, DesignMoments, Formula, LinearFit};
 use fastcausal_stats::{KeyRef, KeyValue, Keyed, StateCodec};
 use serde::{Deserialize, Serialize};
@@ -628,7 +628,7 @@ impl StateFunction for LinearFunction {
     }
     fn new_state(&self) -> DesignMoments {
         let fourth = self.iv_cov.map_or(self.cov.needs_fourth(), IvCov::needs_fourth);
-        DesignMoments::new(value_count(&self.design), self.weighted, fourth)
+        DesignMoments::with_sides(value_count(&self.design), self.weighted, fourth.then(|| fourth_sides(&self.design)))
     }
     fn data_type(&self) -> DataType {
         self.kind.return_type()

@@ -19,6 +19,12 @@
 //!
 //! With weights (WLS), the weight column comes last among the inputs; every weight must be
 //! positive. `Σ ln w` is kept for the log-likelihood.
+//!
+//! A robust meat `Σ w² e² x xᵀ` reads only the fourth moments whose multiset splits into a pair
+//! of columns `x` is made of and a pair `e` is made of: for OLS every quad but those with three
+//! or four response indices, for 2SLS (`x̂` over the instruments, `e` over the regressors) about
+//! a quarter fewer. A state is told these two [`FourthSides`] and keeps only those quads, which
+//! is exactly the set re-centring needs, since `u₀` is on both sides.
 
 use crate::codec::{Reader, StateCodec, Writer};
 use crate::error::{Result, StatsError};
@@ -26,25 +32,85 @@ use crate::state::RowState;
 
 use super::dots::{cross_dots, dot, products_and_sum};
 
+/// The two sides of the fourth moments a state keeps, as flags over `u`'s indices: the quad
+/// `{a, b, c, d}` is kept when it splits into a pair from `left` and a pair from `right`.
+/// `u₀ = 1` is always on both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FourthSides {
+    left: Vec<bool>,
+    right: Vec<bool>,
+}
+
+impl FourthSides {
+    /// Every quad of `u = (1, v₁, …, v_{d−1})`.
+    pub fn all(d: usize) -> Self {
+        FourthSides { left: vec![true; d], right: vec![true; d] }
+    }
+
+    /// The quads made of a pair of `left` indices and a pair of `right` ones (out of `0..d`;
+    /// 0 is added to both).
+    pub fn new(d: usize, left: impl IntoIterator<Item = usize>, right: impl IntoIterator<Item = usize>) -> Self {
+        let flags = |indices: &mut dyn Iterator<Item = usize>| {
+            let mut f = vec![false; d];
+            f[0] = true;
+            indices.filter(|&i| i < d).for_each(|i| f[i] = true);
+            f
+        };
+        FourthSides { left: flags(&mut left.into_iter()), right: flags(&mut right.into_iter()) }
+    }
+
+    /// Whether the multiset `q` splits into a left pair and a right pair.
+    fn keeps(&self, q: [usize; 4]) -> bool {
+        const SPLITS: [([usize; 2], [usize; 2]); 6] = [
+            ([0, 1], [2, 3]),
+            ([0, 2], [1, 3]),
+            ([0, 3], [1, 2]),
+            ([1, 2], [0, 3]),
+            ([1, 3], [0, 2]),
+            ([2, 3], [0, 1]),
+        ];
+        SPLITS.iter().any(|(l, r)| l.iter().all(|&i| self.left[q[i]]) && r.iter().all(|&i| self.right[q[i]]))
+    }
+
+    /// `u`'s indices in the order [`fourth_plan`] walks them: 0, the right-only ones, those on
+    /// both sides, the left-only ones, then the rest. Quads a plan drops then fall outside its
+    /// rectangles rather than inside them.
+    fn order(&self) -> Vec<usize> {
+        let d = self.left.len();
+        let class = |i: usize| match (i, self.left[i], self.right[i]) {
+            (0, ..) => 0,
+            (_, false, true) => 1,
+            (_, true, true) => 2,
+            (_, true, false) => 3,
+            _ => 4,
+        };
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by_key(|&i| (class(i), i));
+        order
+    }
+}
+
 /// Moments of a linear model's inputs. See the [module documentation](self).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesignMoments {
     /// Value columns (regressors' raw columns and the response), not counting the weight.
     values: usize,
     weighted: bool,
-    with_fourth: bool,
+    /// The fourth moments kept, if any.
+    sides: Option<FourthSides>,
     rows: u64,
     log_weight: f64,
     /// The centre `c`: near the mean of the rows seen (see the module documentation).
     centre: Vec<f64>,
     /// Packed `Σ w u_a u_b`, `a ≤ b`.
     second: Vec<f64>,
-    /// Packed `Σ w² u_a u_b u_c u_d`, `a ≤ b ≤ c ≤ d` (empty unless kept).
+    /// Packed `Σ w² u_a u_b u_c u_d`, `a ≤ b ≤ c ≤ d` (empty without sides; 0 where the sides
+    /// drop the quad).
     fourth: Vec<f64>,
 }
 
 const TAG: u8 = 4;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 fn choose(n: usize, k: usize) -> usize {
     if k > n {
@@ -125,43 +191,61 @@ pub(super) fn sum_of_logs(w: &[f64]) -> f64 {
 struct FourthGroup {
     lefts: Vec<usize>,
     rights: Vec<usize>,
-    /// `quads[i · rights.len() + j]`: the packed index the product of left `i` and right `j` adds to.
-    quads: Vec<usize>,
+    /// `quads[i · rights.len() + j]`: the packed index the product of left `i` and right `j` adds
+    /// to, `None` for a quad the state does not keep.
+    quads: Vec<Option<usize>>,
 }
 
-/// Every multiset `a ≤ b ≤ c ≤ d` once, as the product of the pairs `(a, b)` and `(c, d)`: for
-/// each `c`, the pairs `(a, b)` with `b ≤ c` against the pairs `(c, d)` with `d ≥ c`, a rectangle
-/// for [`cross_dots`]. With `skip_ones` the left pair `(0, 0)` is left out: unweighted, its
-/// product is all ones and those sums are second moments.
-fn fourth_plan(d: usize, skip_ones: bool) -> Vec<FourthGroup> {
+/// Every kept multiset `a ≤ b ≤ c ≤ d` once, as the product of the pairs `(a, b)` and `(c, d)`:
+/// for each `c`, the pairs `(a, b)` with `b ≤ c` against the pairs `(c, d)` with `d ≥ c`, a
+/// rectangle for [`cross_dots`], without the rows and columns that hold no kept quad. "≤" is in
+/// the sides' [order](FourthSides::order), which keeps the rectangles nearly free of dropped
+/// quads. With `skip_ones` the left pair `(0, 0)` is left out: unweighted, its product is all
+/// ones and those sums are second moments.
+fn fourth_plan(sides: &FourthSides, skip_ones: bool) -> Vec<FourthGroup> {
+    let order = sides.order();
+    let d = order.len();
     (0..d)
-        .map(|c| {
+        .filter_map(|c| {
+            let left_pairs =
+                (0..=c).flat_map(|b| (0..=b).map(move |a| (a, b))).filter(|&p| !(skip_ones && p == (0, 0)));
+            let quad_of = |(a, b): (usize, usize), dd: usize| {
+                let q = [order[a], order[b], order[c], order[dd]];
+                sides.keeps(q).then(|| quad(q))
+            };
             let lefts: Vec<(usize, usize)> =
-                (0..=c).flat_map(|b| (0..=b).map(move |a| (a, b))).filter(|&p| !(skip_ones && p == (0, 0))).collect();
-            let quads = lefts.iter().flat_map(|&(a, b)| (c..d).map(move |dd| quad([a, b, c, dd]))).collect();
-            FourthGroup {
-                lefts: lefts.iter().map(|&(a, b)| pair(a, b)).collect(),
-                rights: (c..d).map(|dd| pair(c, dd)).collect(),
-                quads,
-            }
+                left_pairs.filter(|&p| (c..d).any(|dd| quad_of(p, dd).is_some())).collect();
+            let rights: Vec<usize> = (c..d).filter(|&dd| lefts.iter().any(|&p| quad_of(p, dd).is_some())).collect();
+            (!rights.is_empty()).then(|| FourthGroup {
+                quads: lefts.iter().flat_map(|&p| rights.iter().map(move |&dd| quad_of(p, dd))).collect(),
+                lefts: lefts.iter().map(|&(a, b)| pair(order[a], order[b])).collect(),
+                rights: rights.iter().map(|&dd| pair(order[c], order[dd])).collect(),
+            })
         })
         .collect()
 }
 
 impl DesignMoments {
     /// The empty state over `values` value columns, with a weight column if `weighted`, keeping
-    /// fourth-order moments if `with_fourth`.
+    /// every fourth-order moment if `with_fourth`.
     pub fn new(values: usize, weighted: bool, with_fourth: bool) -> Self {
+        Self::with_sides(values, weighted, with_fourth.then(|| FourthSides::all(values + 1)))
+    }
+
+    /// The empty state keeping the fourth moments `sides` selects (over `values + 1` indices),
+    /// or none.
+    pub fn with_sides(values: usize, weighted: bool, sides: Option<FourthSides>) -> Self {
         let d = values + 1;
+        debug_assert!(sides.as_ref().is_none_or(|s| s.left.len() == d && s.right.len() == d));
         DesignMoments {
             values,
             weighted,
-            with_fourth,
             rows: 0,
             log_weight: 0.0,
             centre: vec![0.0; values],
             second: vec![0.0; d * (d + 1) / 2],
-            fourth: if with_fourth { vec![0.0; choose(d + 3, 4)] } else { Vec::new() },
+            fourth: if sides.is_some() { vec![0.0; choose(d + 3, 4)] } else { Vec::new() },
+            sides,
         }
     }
 
@@ -177,7 +261,7 @@ impl DesignMoments {
 
     /// Whether fourth-order moments are kept.
     pub fn has_fourth(&self) -> bool {
-        self.with_fourth
+        self.sides.is_some()
     }
 
     /// Rows seen.
@@ -200,9 +284,12 @@ impl DesignMoments {
         self.second[pair(a, b)]
     }
 
-    /// `Σ w² u_a u_b u_c u_d` (NaN when fourth moments are not kept).
+    /// `Σ w² u_a u_b u_c u_d` (NaN when the state does not keep it).
     pub fn fourth(&self, a: usize, b: usize, c: usize, d: usize) -> f64 {
-        if self.with_fourth { self.fourth[quad([a, b, c, d])] } else { f64::NAN }
+        match &self.sides {
+            Some(sides) if sides.keeps([a, b, c, d]) => self.fourth[quad([a, b, c, d])],
+            _ => f64::NAN,
+        }
     }
 
     /// Folds in a batch: one slice per value column, then the weights if weighted.
@@ -242,18 +329,19 @@ impl DesignMoments {
             rows: n as u64,
             log_weight,
             centre,
-            ..DesignMoments::new(self.values, self.weighted, self.with_fourth)
+            ..DesignMoments::with_sides(self.values, self.weighted, self.sides.clone())
         };
         // Blocks of rows small enough that every product of a block stays in the L1/L2 cache:
         // u (centred columns, u₀ = 1), w·u, and for fourth moments the pair products w·u_a·u_b.
         let pairs = d * (d + 1) / 2;
+        let with_fourth = self.sides.is_some();
         // With fourth moments the block is halved, so that all pair products stay in L1.
-        let block = if self.with_fourth { BLOCK / 2 } else { BLOCK }.min(n);
-        let plan = if self.with_fourth { fourth_plan(d, !self.weighted) } else { Vec::new() };
+        let block = if with_fourth { BLOCK / 2 } else { BLOCK }.min(n);
+        let plan = self.sides.as_ref().map_or_else(Vec::new, |sides| fourth_plan(sides, !self.weighted));
         let mut sums = vec![0.0; plan.iter().map(|g| g.quads.len()).max().unwrap_or(0)];
         let mut u = vec![0.0; d * block];
         let mut wu = if weights.is_some() { vec![0.0; d * block] } else { Vec::new() };
-        let mut products = if self.with_fourth { vec![0.0; pairs * block] } else { Vec::new() };
+        let mut products = if with_fourth { vec![0.0; pairs * block] } else { Vec::new() };
         let mut start = 0;
         while start < n {
             let len = block.min(n - start);
@@ -277,7 +365,7 @@ impl DesignMoments {
             for b in 0..d {
                 for a in 0..=b {
                     let (x, y) = (&weighted_u[a * block..a * block + len], &u[b * block..b * block + len]);
-                    batch.second[pair(a, b)] += if self.with_fourth {
+                    batch.second[pair(a, b)] += if with_fourth {
                         products_and_sum(x, y, &mut products[pair(a, b) * block..][..len])
                     } else {
                         dot(x, y)
@@ -288,15 +376,21 @@ impl DesignMoments {
             for group in &plan {
                 let sums = &mut sums[..group.quads.len()];
                 cross_dots((&products, &group.lefts), (&products, &group.rights), block, len, sums);
-                group.quads.iter().zip(sums.iter()).for_each(|(&q, s)| batch.fourth[q] += s);
+                for (q, s) in group.quads.iter().zip(sums.iter()) {
+                    if let Some(q) = *q {
+                        batch.fourth[q] += s;
+                    }
+                }
             }
             start += len;
         }
-        if self.with_fourth && !self.weighted {
+        if let Some(sides) = self.sides.as_ref().filter(|_| !self.weighted) {
             // The sums the plan skipped: Σ 1·u_c u_d.
             for dd in 0..d {
                 for c in 0..=dd {
-                    batch.fourth[quad([0, 0, c, dd])] = batch.second[pair(c, dd)];
+                    if sides.keeps([0, 0, c, dd]) {
+                        batch.fourth[quad([0, 0, c, dd])] = batch.second[pair(c, dd)];
+                    }
                 }
             }
         }
@@ -322,11 +416,15 @@ impl DesignMoments {
         };
         let second = recentre_second(&self.second, &delta);
         let mut fourth = vec![0.0; self.fourth.len()];
-        if self.with_fourth {
+        // A kept quad expands into quads with some indices 0, which are kept too.
+        if let Some(sides) = &self.sides {
             for dd in 0..d {
                 for c in 0..=dd {
                     for b in 0..=c {
                         for a in 0..=b {
+                            if !sides.keeps([a, b, c, dd]) {
+                                continue;
+                            }
                             let mut s = 0.0;
                             for &(i, x) in &terms(a) {
                                 for &(j, y) in &terms(b) {
@@ -348,10 +446,7 @@ impl DesignMoments {
 
     /// Combines another state of the same shape into this one.
     pub fn merge(&mut self, other: &DesignMoments) {
-        debug_assert_eq!(
-            (self.values, self.weighted, self.with_fourth),
-            (other.values, other.weighted, other.with_fourth)
-        );
+        debug_assert_eq!((self.values, self.weighted, &self.sides), (other.values, other.weighted, &other.sides));
         if other.rows == 0 {
             return;
         }
@@ -376,7 +471,12 @@ impl StateCodec for DesignMoments {
         w.header(TAG, VERSION);
         w.u64(self.values as u64);
         w.u8(u8::from(self.weighted));
-        w.u8(u8::from(self.with_fourth));
+        w.u8(u8::from(self.sides.is_some()));
+        if let Some(sides) = &self.sides {
+            for flags in [&sides.left, &sides.right] {
+                flags.iter().for_each(|&f| w.u8(u8::from(f)));
+            }
+        }
         w.u64(self.rows);
         w.f64s(&[self.log_weight]);
         w.f64s(&self.centre);
@@ -391,8 +491,17 @@ impl StateCodec for DesignMoments {
             return Err(StatsError::CorruptState(format!("design state claims {values} columns")));
         }
         let weighted = r.u8()? != 0;
-        let with_fourth = r.u8()? != 0;
-        let mut s = DesignMoments::new(values, weighted, with_fourth);
+        let sides = if r.u8()? != 0 {
+            let mut flags = || (0..=values).map(|_| r.u8().map(|f| f != 0)).collect::<Result<Vec<bool>>>();
+            let (left, right) = (flags()?, flags()?);
+            if !(left[0] && right[0]) {
+                return Err(StatsError::CorruptState("design state's fourth sides leave out the constant".into()));
+            }
+            Some(FourthSides { left, right })
+        } else {
+            None
+        };
+        let mut s = DesignMoments::with_sides(values, weighted, sides);
         s.rows = r.u64()?;
         s.log_weight = r.f64s(1)?[0];
         s.centre = r.f64s(values)?;
@@ -420,7 +529,7 @@ impl RowState for DesignMoments {
     /// state's second moments directly, about the state's centre (its first row's values when
     /// the state is new). Few states, or fourth moments: the default, blocked per state.
     fn update_coded(states: &mut [Self], codes: &[u32], columns: &[&[f64]]) -> Result<()> {
-        if states.is_empty() || codes.len() >= 32 * states.len() || states.iter().any(|s| s.with_fourth) {
+        if states.is_empty() || codes.len() >= 32 * states.len() || states.iter().any(|s| s.sides.is_some()) {
             return crate::state::fold_sorted(states, codes, columns);
         }
         crate::state::check_coded(states.len(), codes, columns)?;
@@ -567,6 +676,86 @@ mod tests {
         assert!((s.log_weight() - 2f64.ln()).abs() < 1e-15);
         let err = s.update(&[&[1.0], &[0.0]]).unwrap_err();
         assert!(err.to_string().contains("every weight must be positive, found 0"), "{err}");
+    }
+
+    #[test]
+    fn sides_keep_exactly_the_quads_that_split() {
+        // u = (1, y, x1, x2, t, z1, z2): x̂ over {1, x1, x2, z1, z2}, e over {1, y, x1, x2, t}. A
+        // quad is dropped when 3 or 4 of its indices are in {y, t} (4 · 5 + 5 = 25 multisets) or
+        // in {z1, z2} (25 more): 210 − 50 = 160 kept.
+        let sides = FourthSides::new(7, [2, 3, 5, 6], [1, 2, 3, 4]);
+        let all: Vec<[usize; 4]> = (0..7)
+            .flat_map(|d| (0..=d).flat_map(move |c| (0..=c).flat_map(move |b| (0..=b).map(move |a| [a, b, c, d]))))
+            .collect();
+        assert_eq!(all.len(), 210);
+        assert_eq!(all.iter().filter(|&&q| sides.keeps(q)).count(), 160);
+        assert!(!sides.keeps([1, 4, 4, 0]) && !sides.keeps([5, 6, 6, 2]) && sides.keeps([1, 4, 5, 6]));
+        // The plan adds to every kept quad exactly once and skips (0, 0) without weights. The
+        // order keeps dropped quads out of its rectangles: none are computed without weights,
+        // 4 (of 164 products) with them.
+        for skip_ones in [false, true] {
+            let mut hits = vec![0; 210];
+            let mut computed = 0;
+            for g in fourth_plan(&sides, skip_ones) {
+                assert_eq!(g.quads.len(), g.lefts.len() * g.rights.len());
+                computed += g.quads.len();
+                g.quads.iter().flatten().for_each(|&q| hits[q] += 1);
+            }
+            for q in &all {
+                let want = usize::from(sides.keeps(*q) && !(skip_ones && q[..2] == [0, 0]));
+                assert_eq!(hits[quad(*q)], want, "{q:?}");
+            }
+            assert_eq!(computed, if skip_ones { 160 - 28 } else { 164 });
+        }
+    }
+
+    #[test]
+    fn a_state_with_sides_has_the_full_state_s_kept_quads() {
+        // 700 rows (several blocks and a ragged tail) in two batches merged with a third state;
+        // with and without weights.
+        let n = 700;
+        let col = |f: f64, s: f64| -> Vec<f64> { (0..n).map(|i| ((i as f64) * f).sin() * s + s).collect() };
+        let columns = [col(0.1, 3.0), col(0.37, 1.0), col(0.05, 10.0), col(0.71, 0.5)];
+        let w = col(0.13, 1.0).iter().map(|x| x + 0.1).collect::<Vec<_>>();
+        let sides = FourthSides::new(5, [1, 3], [2, 3, 4]);
+        for weighted in [false, true] {
+            let fold = |sides: Option<FourthSides>| {
+                let mut parts = [
+                    DesignMoments::with_sides(4, weighted, sides.clone()),
+                    DesignMoments::with_sides(4, weighted, sides),
+                ];
+                for (k, range) in [0..300, 300..n].into_iter().enumerate() {
+                    let mut input: Vec<&[f64]> = columns.iter().map(|c| &c[range.clone()]).collect();
+                    if weighted {
+                        input.push(&w[range.clone()]);
+                    }
+                    parts[k].update(&input).unwrap();
+                }
+                let [mut a, b] = parts;
+                a.merge(&b);
+                a
+            };
+            let (full, kept) = (fold(Some(FourthSides::all(5))), fold(Some(sides.clone())));
+            for d in 0..5 {
+                for c in 0..=d {
+                    for b in 0..=c {
+                        for a in 0..=b {
+                            let (want, got) = (full.fourth(a, b, c, d), kept.fourth(a, b, c, d));
+                            if sides.keeps([a, b, c, d]) {
+                                assert!(
+                                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                                    "{a}{b}{c}{d}: {got} vs {want}"
+                                );
+                            } else {
+                                assert!(got.is_nan(), "{a}{b}{c}{d} is not kept");
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(full.second, kept.second);
+            assert_eq!(DesignMoments::decode(&kept.to_bytes()).unwrap(), kept);
+        }
     }
 
     #[test]

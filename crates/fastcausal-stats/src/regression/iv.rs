@@ -225,7 +225,7 @@ pub fn fit_iv(cells: &[IvCell<'_>], spec: &IvSpec) -> Result<IvFit> {
         IvCov::Robust => {
             let mut meat = vec![0.0; k * k];
             for ((h, g), c) in xhat.iter().zip(&residual).zip(cells) {
-                let t = contract_fourth(c.moments, g);
+                let t = contract_fourth(c.moments, g, h);
                 let add = matmul(&matmul(h, &t, k, d, d), &transpose(h, k, d), k, d, k);
                 meat.iter_mut().zip(&add).for_each(|(x, a)| *x += a);
             }

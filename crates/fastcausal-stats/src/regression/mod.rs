@@ -28,6 +28,6 @@ pub mod model;
 pub mod ols;
 pub mod penalized;
 
-pub use design_moments::DesignMoments;
+pub use design_moments::{DesignMoments, FourthSides};
 pub use formula::{Design, DesignColumn, Formula};
-pub use ols::{Cell, Coefficient, CovType, LinearFit, LinearSpec, fit};
+pub use ols::{Cell, Coefficient, CovType, LinearFit, LinearSpec, fit, fourth_sides};

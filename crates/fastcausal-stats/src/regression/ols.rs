@@ -20,7 +20,7 @@
 
 use statrs::distribution::{ContinuousCDF, FisherSnedecor};
 
-use super::design_moments::DesignMoments;
+use super::design_moments::{DesignMoments, FourthSides};
 use super::formula::{Design, DesignColumn, Formula};
 use super::leverage::LeverageMoments;
 use super::linalg::{Factor, matmul, transpose};
@@ -312,12 +312,12 @@ pub fn fit(cells: &[Cell<'_>], spec: &LinearSpec) -> Result<LinearFit> {
         CovType::HC0 | CovType::HC1 | CovType::HC2 | CovType::HC3 => {
             let mut meat = vec![0.0; rank * rank];
             for ((p, g), c) in prepared.iter().zip(&residual).zip(cells) {
-                let t = match &c.leverage_meat {
-                    Some(m) => m.clone(),
-                    None => contract_fourth(c.moments, g),
-                };
                 let d = g.len();
                 let h: Vec<f64> = kept.iter().flat_map(|&s| p.h[s].iter().copied()).collect();
+                let t = match &c.leverage_meat {
+                    Some(m) => m.clone(),
+                    None => contract_fourth(c.moments, g, &h),
+                };
                 let ht = matmul(&h, &t, rank, d, d);
                 let add = matmul(&ht, &transpose(&h, rank, d), rank, d, rank);
                 meat.iter_mut().zip(&add).for_each(|(m, a)| *m += a);
@@ -630,15 +630,20 @@ pub(super) fn clusterings(clusters: &[Vec<u32>]) -> Vec<(Vec<u32>, f64)> {
     out
 }
 
-/// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map.
-pub(super) fn contract_fourth(m: &DesignMoments, g: &[f64]) -> Vec<f64> {
+/// `T[a, b] = Σ_cd g_c g_d Σ w² u_a u_b u_c u_d`: the meat of one cell before the design map
+/// `h` (rows over `u`, flattened), which reads `T` only where its columns are not all zero; `T`
+/// is 0 elsewhere, and terms with `g_c = 0` are skipped. So only the quads of the sides
+/// [`fourth_sides`] names are read: a quad the state does not keep reads as NaN, and would show.
+pub(super) fn contract_fourth(m: &DesignMoments, g: &[f64], h: &[f64]) -> Vec<f64> {
     let d = g.len();
+    let used: Vec<bool> = (0..d).map(|a| h.iter().skip(a).step_by(d).any(|&x| x != 0.0)).collect();
+    let residual: Vec<usize> = (0..d).filter(|&c| g[c] != 0.0).collect();
     let mut t = vec![0.0; d * d];
-    for a in 0..d {
-        for b in 0..=a {
+    for a in (0..d).filter(|&a| used[a]) {
+        for b in (0..=a).filter(|&b| used[b]) {
             let mut s = 0.0;
-            for c in 0..d {
-                for e in 0..d {
+            for &c in &residual {
+                for &e in &residual {
                     s += g[c] * g[e] * m.fourth(a, b, c, e);
                 }
             }
@@ -647,4 +652,23 @@ pub(super) fn contract_fourth(m: &DesignMoments, g: &[f64]) -> Vec<f64> {
         }
     }
     t
+}
+
+/// The fourth moments a robust fit of `design` reads (see [`contract_fourth`]), over
+/// `u = (1, y, v…)`: a pair of the columns `x` is made of and a pair of those the residual `e` is
+/// made of. For OLS, `x` is over the terms' values and `e` over those and `y`. For 2SLS the meat
+/// is `Σ e² x̂ x̂ᵀ`: `x̂` is over the instruments (the exogenous terms' values and the excluded
+/// instruments), `e` over `y`, the exogenous terms' values and the endogenous ones.
+pub fn fourth_sides(design: &Design) -> FourthSides {
+    let d = value_count(design) + 1;
+    let exogenous: Vec<usize> = design.terms.iter().filter_map(|t| t.value.map(|v| v + 2)).collect();
+    let shifted = |values: &[usize]| values.iter().map(|v| v + 2).collect::<Vec<_>>();
+    if design.endogenous.is_empty() {
+        return FourthSides::new(d, exogenous.iter().copied(), exogenous.iter().copied().chain([1]));
+    }
+    FourthSides::new(
+        d,
+        exogenous.iter().copied().chain(shifted(&design.instruments)),
+        exogenous.iter().copied().chain(shifted(&design.endogenous)).chain([1]),
+    )
 }
