@@ -199,7 +199,7 @@ fn cancel_on_ctrl_c() -> (Arc<Cancel>, tokio::task::JoinHandle<()>) {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let options = SourceOptions { csv_delimiter: cli.delimiter, csv_has_header: cli.header };
+    let options = SourceOptions { csv_delimiter: cli.delimiter, csv_has_header: cli.header, format: None };
     let warehouse = Warehouse::new(cli.warehouse.clone());
     let engine = Engine::new(Some(warehouse.clone()), options.clone());
     match cli.command {

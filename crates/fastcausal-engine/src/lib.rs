@@ -16,7 +16,8 @@
 //!   directory, and Parquet/CSV/JSON/Arrow files, globs and directories; [`local_files`]: local
 //!   files read through memory maps rather than copied.
 //! * [`gen_data`]: the synthetic A/B-test and observational data set of the design document.
-//! * [`describe`], [`output`]: summaries and result formatting shared by the front ends.
+//! * [`describe`], [`output`], [`summary`]: column summaries, result formatting and model
+//!   summaries shared by the front ends.
 //!
 //! Arrow, Parquet and object_store are used through `datafusion::` re-exports only, so exactly
 //! one version of each is linked.
@@ -36,6 +37,7 @@ pub mod progress;
 pub mod session;
 pub mod sniff;
 pub mod sources;
+pub mod summary;
 pub mod warehouse;
 
 pub use error::{EngineError, EngineResult, user_message};

@@ -30,6 +30,8 @@ pub struct SourceOptions {
     pub csv_delimiter: Option<u8>,
     /// Whether CSV files have a header row, instead of the sniffed answer.
     pub csv_has_header: Option<bool>,
+    /// The format to read, instead of the one the file name says (e.g. CSV from `data.out`).
+    pub format: Option<FileKind>,
 }
 
 /// The file formats fastcausal reads.
@@ -182,7 +184,14 @@ pub async fn table_for_path(
     let Some(first) = files.first() else { return Ok(None) };
     let name_for_format =
         if has_glob(path) || Path::new(path).is_dir() { first.to_string_lossy().to_string() } else { path.to_string() };
-    let Some(detected) = detect(&name_for_format) else {
+    let detected = match (options.format, detect(&name_for_format)) {
+        (Some(kind), Some(d)) => Some(Detected { kind, ..d }),
+        (Some(kind), None) => {
+            Some(Detected { kind, compression: FileCompressionType::UNCOMPRESSED, extension: String::new() })
+        }
+        (None, d) => d,
+    };
+    let Some(detected) = detected else {
         return plan_err!(
             "cannot tell the format of '{path}' from its name; use a .parquet, .csv, .tsv, .json/.ndjson or .arrow file, \
              or CREATE EXTERNAL TABLE … STORED AS <format> LOCATION '{path}'"
