@@ -35,6 +35,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
         state.register_udaf(Arc::new(f)).expect("registering an aggregate function cannot fail");
     }
     state.register_udf(Arc::new(crate::functions::predict::udf())).expect("registering a function cannot fail");
+    state.register_udf(Arc::new(crate::functions::hash_unit::udf())).expect("registering a function cannot fail");
     state
 }
 

@@ -37,6 +37,7 @@ pub mod codec;
 pub mod delta_method;
 pub mod distributions;
 pub mod error;
+pub mod hash;
 pub mod keyed;
 pub mod mean_tests;
 pub mod metric;

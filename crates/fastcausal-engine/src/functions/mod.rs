@@ -8,6 +8,7 @@
 //! * [`rank_tests`]: Mann–Whitney U and two-sample Kolmogorov–Smirnov.
 //! * [`regression`]: linear models from formulas (`ols`, `wls`, `did`, `iv`).
 //! * [`predict`]: a stored model applied to new rows, its regressors found by name.
+//! * [`hash_unit`]: a row's reproducible "random" number in [0, 1), for splits and samples.
 //! * [`penalized`]: ridge, lasso and elastic net with a path and cross-validation.
 //! * [`logistic`]: logistic regression by exact maximum likelihood (`logistic`), fitted in
 //!   several passes driven by [`crate::multipass`].
@@ -18,6 +19,7 @@
 
 pub mod arms;
 pub mod deltamethod;
+pub mod hash_unit;
 pub mod logistic;
 pub mod mean_tests;
 pub mod penalized;

@@ -36,6 +36,7 @@ use super::linalg::Factor;
 use super::ols::{Coefficient, formula_cells, quadratic, second_matrix, to_u_basis, unit};
 use crate::codec::{Reader, StateCodec, Writer};
 use crate::error::{Result, StatsError};
+use crate::hash::mix;
 use crate::keyed::Keyed;
 use crate::state::RowState;
 
@@ -99,13 +100,6 @@ pub struct FoldedMoments {
 
 const TAG: u8 = 7;
 const VERSION: u8 = 1;
-
-/// The splitmix64 finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// The fold of a row: its values' bits hashed in column order (`-0.0` read as `0.0`), mod `k`.
 pub fn fold_of(row: impl Iterator<Item = f64>, k: usize) -> usize {
