@@ -50,34 +50,47 @@ class DataFrame:
         return self._frame.name()
 
     def select(self, *exprs: Expr) -> DataFrame:
-        """Columns or SQL expressions (``"x1"``, ``"y - y_pre AS diff"``, ``"*"``)."""
+        """Columns or SQL expressions (``"x1"``, ``"y - y_pre AS diff"``, ``"*"``).
+
+        Example: ``df.select("treatment", "numerator / denominator AS ratio")``"""
         if not exprs:
             raise ValueError("select needs at least one column or expression")
         return self._sql(f"SELECT {', '.join(exprs)} FROM {self._name}")
 
     def filter(self, condition: Expr) -> DataFrame:
-        """The rows where the SQL condition holds (``"treatment = 1 AND x1 > 0"``)."""
+        """The rows where the SQL condition holds.
+
+        Example: ``df.filter("treatment = 1 AND x1 > 0")``"""
         return self._sql(f"SELECT * FROM {self._name} WHERE {condition}")
 
     where = filter
 
     def with_column(self, name: str, expr: Expr) -> DataFrame:
         """The frame with column ``name`` set to ``expr`` (replaced in place if it exists, else
-        added last)."""
+        added last).
+
+        Example: ``df.with_column("lift", "numerator - numerator_pre")``"""
         if name in self.columns:
             return self._sql(f"SELECT * REPLACE ({expr} AS {ident(name)}) FROM {self._name}")
         return self._sql(f"SELECT *, {expr} AS {ident(name)} FROM {self._name}")
 
     def with_column_renamed(self, old: str, new: str) -> DataFrame:
-        """The frame with column ``old`` called ``new``."""
+        """The frame with column ``old`` called ``new``.
+
+        Example: ``df.with_column_renamed("t_ob", "treated")``"""
         return DataFrame(self._session, self._frame.with_column_renamed(old, new))
 
     def drop(self, *names: str) -> DataFrame:
-        """The frame without these columns."""
+        """The frame without these columns.
+
+        Example: ``df.drop("x4", "x5")``"""
         return DataFrame(self._session, self._frame.drop(list(names)))
 
     def order_by(self, *exprs: Expr) -> DataFrame:
-        """Rows sorted by SQL sort keys (``"x1"``, ``"y DESC"``, ``"x_cat1, y DESC NULLS LAST"``)."""
+        """Rows sorted by SQL sort keys. As in SQL, the order is that of the rows read from this
+        frame; operations after it (filters, joins, statistics) need not keep it, so sort last.
+
+        Example: ``df.order_by("x_cat1", "y DESC NULLS LAST").head()``"""
         if not exprs:
             raise ValueError("order_by needs at least one sort key")
         return self._sql(f"SELECT * FROM {self._name} ORDER BY {', '.join(exprs)}")
@@ -85,7 +98,9 @@ class DataFrame:
     sort = order_by
 
     def limit(self, n: int, offset: int = 0) -> DataFrame:
-        """At most ``n`` rows, after skipping ``offset``."""
+        """At most ``n`` rows, after skipping ``offset``.
+
+        Example: ``df.order_by("y DESC").limit(10)``"""
         if n < 0 or offset < 0:
             raise ValueError("limit and offset cannot be negative")
         return DataFrame(self._session, self._frame.limit(n, offset))
@@ -98,7 +113,9 @@ class DataFrame:
         condition: Expr | None = None,
     ) -> DataFrame:
         """SQL join: ``on`` names the key columns both frames share (kept once), or ``condition``
-        is a SQL condition over ``l.`` and ``r.`` (this frame and ``other``)."""
+        is a SQL condition over ``l.`` and ``r.`` (this frame and ``other``).
+
+        Example: ``events.join(users, on="user_id", how="left")``"""
         kinds = {"inner": "JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN", "full": "FULL JOIN",
                  "semi": "LEFT SEMI JOIN", "anti": "LEFT ANTI JOIN", "cross": "CROSS JOIN"}
         if how not in kinds:
@@ -115,11 +132,62 @@ class DataFrame:
 
     def union(self, other: DataFrame, distinct: bool = False) -> DataFrame:
         """The rows of both frames, columns matched by position (UNION ALL, or UNION with
-        ``distinct``)."""
+        ``distinct``).
+
+        Example: ``january.union(february)``"""
         return DataFrame(self._session, self._frame.union(other._frame, distinct))
 
+    def _row_unit(self, seed: int, by: Sequence[str] | None) -> str:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an integer, not {seed!r}")
+        names = list(by) if by is not None else self.columns
+        return call("hash_unit", [literal(seed), *(ident(c) for c in names)])
+
+    def sample(self, fraction: float, seed: int = 0, by: Sequence[str] | None = None) -> DataFrame:
+        """About ``fraction`` of the rows, chosen by a hash of each row's values (or of the ``by``
+        columns, to keep e.g. a user's rows together) and ``seed``: the same rows on any
+        partitioning, machine or run.
+
+        Example: ``df.sample(0.1, seed=7, by=["user_id"])``"""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be in [0, 1], not {fraction}")
+        return self._sql(f"SELECT * FROM {self._name} WHERE {self._row_unit(seed, by)} < {literal(float(fraction))}")
+
+    def split(self, test_size: float = 0.25, seed: int = 0, by: Sequence[str] | None = None) -> tuple[DataFrame, DataFrame]:
+        """``(train, test)``: each row goes to test with probability ``test_size``, by the hash
+        :meth:`sample` uses, so the split is reproducible and the two parts are disjoint and
+        complete.
+
+        Example: ``train, test = df.split(test_size=0.2, seed=1)``"""
+        if not 0.0 <= test_size <= 1.0:
+            raise ValueError(f"test_size must be in [0, 1], not {test_size}")
+        unit, cut = self._row_unit(seed, by), literal(float(test_size))
+        return (self._sql(f"SELECT * FROM {self._name} WHERE {unit} >= {cut}"),
+                self._sql(f"SELECT * FROM {self._name} WHERE {unit} < {cut}"))
+
+    def predict(self, model: str, version: int | None = None, level: float | None = None,
+                name: str = "prediction") -> DataFrame:
+        """The frame with a column ``name`` holding a stored model's prediction for each row (a
+        struct: prediction, linear_predictor, std_error, ci_*, pi_*), its regressors found by
+        name.
+
+        Example: ``df.predict("adjusted", level=0.9).select("prediction['prediction']")``"""
+        expr = call("predict", [literal(model)], {"version": version, "level": level})
+        return self._sql(f"SELECT *, {expr} AS {ident(name)} FROM {self._name}")
+
+    def create_model(self, name: str, statistic: Expr, replace: bool = False) -> pandas.DataFrame:
+        """Fits ``statistic`` (a model call in SQL, e.g. ``"ols('y ~ treatment + x1', cov => 'HC1')"``)
+        and stores it in the session's warehouse as model ``name`` (a new version with
+        ``replace``), as ``CREATE MODEL``. Returns the stored version's entry.
+
+        Example: ``df.create_model("adjusted", "ols('y ~ treatment + x1 + x2')")``"""
+        verb = "CREATE OR REPLACE MODEL" if replace else "CREATE MODEL"
+        return self._sql(f"{verb} {name} AS SELECT {statistic} FROM {self._name}").to_pandas()
+
     def group_by(self, *keys: Expr) -> GroupBy:
-        """Groups for ``agg`` and for the statistics (one result per group, in one pass)."""
+        """Groups for ``agg`` and for the statistics (one result per group, in one pass).
+
+        Example: ``df.group_by("x_cat1").ttest_2samp("avg(y)", "treatment").to_pandas()``"""
         if not keys:
             raise ValueError("group_by needs at least one key")
         return GroupBy(self, keys)
@@ -235,34 +303,68 @@ class DataFrame:
                      cuped: Expr | None = None, control: Any = None, pairs: Literal["control", "all"] = "control",
                      alpha: float = 0.05, dist: Literal["t", "normal"] = "t", equal_var: bool = False) -> list[Result]:
         """Several arms: each against the control (or every pair), with Holm and
-        Benjamini–Hochberg adjusted p-values. One result per comparison."""
+        Benjamini–Hochberg adjusted p-values. One result per comparison.
+
+        Example: ``[r.p_value_holm for r in df.ttests_2samp("avg(y)", "x_cat1")]``"""
         return self._statistic("ttest_2samp", _ttests_2samp(metric, treatment, alternative, cuped, control, pairs,
                                                             alpha, dist, equal_var))
 
+    def welch_ttest(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
+                    control: Any = None, alpha: float = 0.05) -> Result:
+        """ClickHouse's welchTTest, treatment − control: ``ttest_2samp("avg(value)", treatment)``.
+
+        Example: ``df.welch_ttest("y", "treatment").p_value``"""
+        return self._statistic("welch_ttest", _shortcut("welch_ttest", value, treatment, alternative, control, alpha))
+
+    def student_ttest(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
+                      control: Any = None, alpha: float = 0.05) -> Result:
+        """ClickHouse's studentTTest (pooled variance), treatment − control.
+
+        Example: ``df.student_ttest("y", "treatment").t_statistic``"""
+        return self._statistic("student_ttest", _shortcut("student_ttest", value, treatment, alternative, control, alpha))
+
+    def mean_z_test(self, value: Expr, treatment: Expr, var_control: float, var_treatment: float,
+                    confidence_level: float = 0.95) -> Result:
+        """The z-test with known per-row variances (ClickHouse's meanZTest), treatment − control.
+
+        Example: ``df.mean_z_test("y", "treatment", 100, 120).p_value``"""
+        return self._statistic("mean_z_test", call("mean_z_test", [value, treatment, literal(var_control),
+                                                                   literal(var_treatment), literal(confidence_level)]))
+
     def srm(self, count: Expr, treatment: Expr, ratios: Sequence[float] | None = None) -> Result:
         """Sample-ratio mismatch: the arms' totals of ``count`` (``"1"`` counts rows) against
-        the designed ratios (equal by default), Pearson's chi-square."""
+        the designed ratios (equal by default), Pearson's chi-square.
+
+        Example: ``df.srm("1", "treatment").p_value``"""
         return self._statistic("srm", _srm(count, treatment, ratios))
 
     def mann_whitney_utest(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
                            continuity: bool = True, control: Any = None) -> Result:
-        """Mann–Whitney U test of treatment against control, as scipy.stats.mannwhitneyu."""
+        """Mann–Whitney U test of treatment against control, as scipy.stats.mannwhitneyu.
+
+        Example: ``df.mann_whitney_utest("y", "treatment", "greater").p_value``"""
         return self._statistic("mann_whitney_utest", _mann_whitney(value, treatment, alternative, continuity, control))
 
     def ks_2samp(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
                  control: Any = None) -> Result:
-        """Two-sample Kolmogorov–Smirnov test, as scipy.stats.ks_2samp."""
+        """Two-sample Kolmogorov–Smirnov test, as scipy.stats.ks_2samp.
+
+        Example: ``df.ks_2samp("y", "treatment").d``"""
         return self._statistic("ks_2samp", _ks(value, treatment, alternative, control))
 
     def mde(self, metric: Expr, treatment: Expr, alternative: Alternative = "two-sided", cuped: Expr | None = None,
             control: Any = None, alpha: float = 0.05, power: float = 0.8) -> Result:
-        """Minimum detectable effect at the experiment's current size."""
+        """Minimum detectable effect at the experiment's current size.
+
+        Example: ``df.mde("avg(y)", "treatment", power=0.9).relative_mde``"""
         return self._statistic("mde", _mde(metric, treatment, alternative, cuped, control, alpha, power))
 
     def sample_size(self, metric: Expr, treatment: Expr, effect: float, alternative: Alternative = "two-sided",
                     relative: bool = False, cuped: Expr | None = None, control: Any = None, alpha: float = 0.05,
                     power: float = 0.8) -> Result:
-        """Rows per arm to detect ``effect`` (absolute, or relative to the control)."""
+        """Rows per arm to detect ``effect`` (absolute, or relative to the control).
+
+        Example: ``df.sample_size("avg(y)", "treatment", 0.02, relative=True).n_per_arm``"""
         return self._statistic("sample_size", _sample_size(metric, treatment, effect, alternative, relative, cuped,
                                                            control, alpha, power))
 
@@ -277,38 +379,52 @@ class DataFrame:
 
     def wls(self, formula: str, weights: Expr, cov: Literal["classical", "HC0", "HC1", "HC2", "HC3"] | None = None,
             cluster: Columns | None = None, alpha: float = 0.05) -> RegressionResult:
-        """Weighted least squares, as statsmodels' WLS."""
+        """Weighted least squares, as statsmodels' WLS.
+
+        Example: ``df.wls("y ~ x1 + x2", "weight", cov="HC1").params``"""
         return self._statistic("wls", _linear("wls", formula, weights, None, cov, cluster, alpha))
 
     def logistic(self, formula: str, cov: Literal["classical", "HC0", "HC1"] | None = None,
                  cluster: Columns | None = None, alpha: float = 0.05, auc: bool = False) -> RegressionResult:
-        """Logistic regression by exact maximum likelihood, as statsmodels' Logit."""
+        """Logistic regression by exact maximum likelihood, as statsmodels' Logit.
+
+        Example: ``df.logistic("t_ob ~ x1 + x2 + x3", auc=True).auc``"""
         return self._statistic("logistic", _logistic(formula, cov, cluster, alpha, auc))
 
     def iv(self, formula: str, cov: Literal["unadjusted", "robust", "clustered"] | None = None,
            cluster: Columns | None = None, alpha: float = 0.05) -> RegressionResult:
-        """Two-stage least squares, ``"y ~ x1 + [t ~ z]"``, as linearmodels' IV2SLS."""
+        """Two-stage least squares, ``"y ~ x1 + [t ~ z]"``, as linearmodels' IV2SLS.
+
+        Example: ``df.iv("y ~ x1 + x2 + [t_ob ~ treatment]", cov="robust").first_stage``"""
         return self._statistic("iv", _iv(formula, cov, cluster, alpha))
 
     def did(self, y: Expr, treated: Expr, post: Expr, *covariates: Expr, weights: Expr | None = None,
             cov: Literal["classical", "HC0", "HC1"] | None = None, cluster: Columns | None = None,
             alpha: float = 0.05) -> Result:
-        """Difference in differences: the treated × post coefficient of OLS."""
+        """Difference in differences: the treated × post coefficient of OLS.
+
+        Example: ``panel.did("y", "treated", "post", cluster="unit").estimate``"""
         return self._statistic("did", _did(y, treated, post, covariates, weights, cov, cluster, alpha))
 
     def ridge(self, formula: str, lam: float, standardize: bool = False) -> RegressionResult:
-        """Ridge regression, as scikit-learn's Ridge(alpha=lam)."""
+        """Ridge regression, as scikit-learn's Ridge(alpha=lam).
+
+        Example: ``df.ridge("y ~ x1 + x2 + x3", 1.0).params``"""
         return self._statistic("ridge", _penalized("ridge", formula, lam, None, standardize, None, None))
 
     def lasso(self, formula: str, lam: float | None = None, standardize: bool = False, folds: int | None = None,
               path_length: int | None = None) -> RegressionResult:
         """The lasso, as scikit-learn's Lasso(alpha=lam); without ``lam``, chosen by k-fold
-        cross-validation (as LassoCV)."""
+        cross-validation (as LassoCV).
+
+        Example: ``df.lasso("y ~ x1 + x2 + x3 + x4", folds=5).lambda_min``"""
         return self._statistic("lasso", _penalized("lasso", formula, lam, None, standardize, folds, path_length))
 
     def elastic_net(self, formula: str, lam: float | None = None, l1_ratio: float = 0.5, standardize: bool = False,
                     folds: int | None = None, path_length: int | None = None) -> RegressionResult:
-        """The elastic net, as scikit-learn's ElasticNet(alpha=lam, l1_ratio=l1_ratio)."""
+        """The elastic net, as scikit-learn's ElasticNet(alpha=lam, l1_ratio=l1_ratio).
+
+        Example: ``df.elastic_net("y ~ x1 + x2", 0.1, l1_ratio=0.3).objective``"""
         return self._statistic("elastic_net", _penalized("elastic_net", formula, lam, l1_ratio, standardize, folds,
                                                          path_length))
 
@@ -330,8 +446,9 @@ class GroupBy:
         self._keys = list(keys)
 
     def agg(self, *exprs: Expr) -> DataFrame:
-        """SQL aggregates per group (``"avg(y) AS mean_y"``, ``"count(*) AS n"``), keys first,
-        sorted by key."""
+        """SQL aggregates per group, keys first, sorted by key.
+
+        Example: ``df.group_by("treatment").agg("count(*) AS n", "avg(y) AS mean_y")``"""
         if not exprs:
             raise ValueError("agg needs at least one aggregate")
         keys = ", ".join(self._keys)
@@ -443,6 +560,10 @@ def _ttests_2samp(metric, treatment, alternative, cuped, control, pairs, alpha, 
     return call("ttests_2samp", [metric, treatment, literal(alternative)],
                 {"control": control, "pairs": pairs, "alpha": alpha, "dist": dist, "equal_var": equal_var},
                 {"cuped": cuped})
+
+
+def _shortcut(name, value, treatment, alternative, control, alpha) -> str:
+    return call(name, [value, treatment, literal(alternative)], {"control": control, "alpha": alpha})
 
 
 def _srm(count, treatment, ratios) -> str:

@@ -124,3 +124,46 @@ def test_example_script_runs():
                          cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "CUPED" in out.stdout and "x_cat1" in out.stdout
+
+
+def test_sample_and_split_are_reproducible_and_partition_free(tmp_path):
+    ids = pa.table({"id": pa.array(range(20_000), pa.int64()), "v": pa.array([i % 7 for i in range(20_000)], pa.int64())})
+    one = fc.from_arrow(ids)
+    # The same rows written as 4 files read back as one table: other partitions, same draws.
+    for k in range(4):
+        pq.write_table(ids.slice(k * 5000, 5000), tmp_path / f"part{k}.parquet")
+    four = fc.read_parquet(tmp_path)
+    train, test = one.split(test_size=0.2, seed=3)
+    test_ids = sorted(test.to_arrow().column("id").to_pylist())
+    train_ids = sorted(train.to_arrow().column("id").to_pylist())
+    assert sorted(test_ids + train_ids) == list(range(20_000))  # disjoint and complete
+    assert abs(len(test_ids) - 4000) < 4 * (20_000 * 0.2 * 0.8) ** 0.5  # binomial: within 4 σ
+    assert sorted(four.split(test_size=0.2, seed=3)[1].to_arrow().column("id").to_pylist()) == test_ids
+    assert sorted(one.split(test_size=0.2, seed=4)[1].to_arrow().column("id").to_pylist()) != test_ids
+    sample = one.sample(0.1, seed=3)
+    assert set(sample.to_arrow().column("id").to_pylist()) <= set(test_ids)  # 0.1 < 0.2: a subset
+    by_v = one.sample(0.5, seed=1, by=["v"]).to_arrow().column("v").to_pylist()
+    # Drawn by v alone: each of the 7 values is wholly in or wholly out.
+    assert all(by_v.count(v) in (0, len([i for i in range(20_000) if i % 7 == v])) for v in range(7))
+    with pytest.raises(ValueError):
+        one.sample(1.5)
+
+
+def test_ctrl_c_stops_a_long_query():
+    script = (
+        "import fastcausal as fc, sys\n"
+        "print('started', flush=True)\n"
+        "try:\n"
+        "    fc.sql('SELECT count(DISTINCT value % 1000000007) FROM range(100000000000)').to_arrow()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "started"
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert "interrupted" in out, err

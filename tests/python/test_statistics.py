@@ -190,3 +190,26 @@ def test_errors_are_exceptions_with_the_sql_message(small):
         small.ols("y ~ x_cat1")
     with pytest.raises(ValueError):
         small.limit(-1)
+
+
+def test_clickhouse_shortcuts(small):
+    check("welch_ttest y", small.welch_ttest("y", "treatment"))
+    check("student_ttest A/A x1", small.student_ttest("x1", "treatment"))
+    check("mean_z_test y level 0.9", small.mean_z_test("y", "treatment", 100, 120, 0.9))
+
+
+@pytest.mark.parametrize("case", load("multipass")["predict_cases"], ids=lambda c: c["name"])
+def test_stored_models_predict_as_statsmodels(tmp_path, case):
+    # The case's SQL: CREATE MODEL m AS SELECT <statistic> FROM '{path}' WHERE <condition>.
+    create = case["create"]
+    statistic = create[create.index("SELECT ") + 7:create.index(" FROM ")]
+    condition = create[create.index(" WHERE ") + 7:]
+    session = fc.connect(warehouse=tmp_path / "wh")
+    data = session.read_csv(REFERENCE / "test_data_small.csv")
+    entry = data.filter(condition).create_model(case["model"], statistic)
+    assert list(entry["version"]) == [1]
+    scored = data.filter("treatment = 1 AND x5 < 0.25").predict(case["model"]).order_by("x1")
+    got = scored.to_arrow().column("prediction").to_pylist()
+    assert len(got) == len(case["rows"])
+    for g, want in zip(got, case["rows"]):
+        close(g, want, case["name"])
