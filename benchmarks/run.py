@@ -724,6 +724,8 @@ def main():
     ap.add_argument('--peers', nargs='*', default=list(PEER_PRELUDE), choices=list(PEER_PRELUDE),
                     help='peers to run (default: all installed)')
     ap.add_argument('--no-build', action='store_true')
+    ap.add_argument('--no-python', action='store_true',
+                    help='skip the Python API section (run by default when `import fastcausal` works)')
     args = ap.parse_args()
 
     if not args.no_build:
@@ -770,13 +772,24 @@ def main():
             entry['ratio_to_best_peer'] = (entry['engines']['fastcausal']['median_s'] / best_peer[0]) if ran else None
             results.append(entry)
 
+    python_section, python_results = '', None
+    has_python = subprocess.run([sys.executable, '-c', 'import fastcausal'], capture_output=True).returncode == 0
+    if not args.no_python and has_python:
+        import python_api
+        rows = max(args.rows)
+        api, interop = python_api.measure(ensure_data(rows), args.runs, args.tasks)
+        python_section, python_results = python_api.markdown(rows, api, interop), {'api': api, 'interop': interop}
+    elif not args.no_python:
+        print('warning: `import fastcausal` fails (pip install .); the Python API section is skipped', file=sys.stderr)
+
     os.makedirs(os.path.join(ROOT, 'benchmarks', 'results'), exist_ok=True)
     with open(os.path.join(ROOT, 'benchmarks', 'results', 'latest.json'), 'w') as f:
-        json.dump({'machine': machine(), 'versions': ver, 'runs': args.runs, 'results': results}, f, indent=1)
-    write_markdown(results, peers, ver, args)
+        json.dump({'machine': machine(), 'versions': ver, 'runs': args.runs, 'results': results,
+                   'python': python_results}, f, indent=1)
+    write_markdown(results, peers, ver, args, python_section)
 
 
-def write_markdown(results, peers, ver, args):
+def write_markdown(results, peers, ver, args, python_section=''):
     cmd = 'python3 benchmarks/run.py' + ('' if args.rows == [1_000_000, 10_000_000] else ' --rows ' + ' '.join(map(str, args.rows))) \
         + ('' if args.runs == 5 else f' --runs {args.runs}') \
         + ('' if args.tasks == list(TASKS) else ' --tasks ' + ' '.join(repr(t) for t in args.tasks)) \
@@ -805,7 +818,7 @@ def write_markdown(results, peers, ver, args):
         cells.append(f"{e['ratio_to_best_peer']:.2f}× ({e['best_peer']})" if e['ratio_to_best_peer'] else '')
         cells.append(' / '.join(f"{eng[k]['peak_mib']:.0f}" if k in eng else '—' for k in ['fastcausal'] + peers))
         lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', 'A ratio below 1 means fastcausal is faster than the fastest peer.', '']
+    lines += ['', 'A ratio below 1 means fastcausal is faster than the fastest peer.', python_section]
     with open(os.path.join(ROOT, 'docs', 'benchmarks.md'), 'w') as f:
         f.write('\n'.join(lines))
     print('wrote docs/benchmarks.md')
