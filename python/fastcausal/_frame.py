@@ -530,6 +530,52 @@ class GroupBy:
         return self._statistic("did", _did(y, treated, post, covariates, weights, cov, cluster, alpha))
 
 
+    def ttests_2samp(self, metric: Expr, treatment: Expr, alternative: Alternative = "two-sided",
+                     cuped: Expr | None = None, control: Any = None, pairs: Literal["control", "all"] = "control",
+                     alpha: float = 0.05, dist: Literal["t", "normal"] = "t", equal_var: bool = False) -> GroupedResult:
+        """:meth:`DataFrame.ttests_2samp` per group (each group's result is a list of comparisons)."""
+        return self._statistic("ttest_2samp", _ttests_2samp(metric, treatment, alternative, cuped, control, pairs,
+                                                            alpha, dist, equal_var))
+
+    def welch_ttest(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
+                    control: Any = None, alpha: float = 0.05) -> GroupedResult:
+        """:meth:`DataFrame.welch_ttest` per group."""
+        return self._statistic("welch_ttest", _shortcut("welch_ttest", value, treatment, alternative, control, alpha))
+
+    def student_ttest(self, value: Expr, treatment: Expr, alternative: Alternative = "two-sided",
+                      control: Any = None, alpha: float = 0.05) -> GroupedResult:
+        """:meth:`DataFrame.student_ttest` per group."""
+        return self._statistic("student_ttest", _shortcut("student_ttest", value, treatment, alternative, control, alpha))
+
+    def mean_z_test(self, value: Expr, treatment: Expr, var_control: float, var_treatment: float,
+                    confidence_level: float = 0.95) -> GroupedResult:
+        """:meth:`DataFrame.mean_z_test` per group."""
+        return self._statistic("mean_z_test", call("mean_z_test", [value, treatment, literal(var_control),
+                                                                   literal(var_treatment), literal(confidence_level)]))
+
+    def sample_size(self, metric: Expr, treatment: Expr, effect: float, alternative: Alternative = "two-sided",
+                    relative: bool = False, cuped: Expr | None = None, control: Any = None, alpha: float = 0.05,
+                    power: float = 0.8) -> GroupedResult:
+        """:meth:`DataFrame.sample_size` per group."""
+        return self._statistic("sample_size", _sample_size(metric, treatment, effect, alternative, relative, cuped,
+                                                           control, alpha, power))
+
+    def ridge(self, formula: str, lam: float, standardize: bool = False) -> GroupedResult:
+        """:meth:`DataFrame.ridge` per group."""
+        return self._statistic("ridge", _penalized("ridge", formula, lam, None, standardize, None, None))
+
+    def lasso(self, formula: str, lam: float | None = None, standardize: bool = False, folds: int | None = None,
+              path_length: int | None = None) -> GroupedResult:
+        """:meth:`DataFrame.lasso` per group."""
+        return self._statistic("lasso", _penalized("lasso", formula, lam, None, standardize, folds, path_length))
+
+    def elastic_net(self, formula: str, lam: float | None = None, l1_ratio: float = 0.5, standardize: bool = False,
+                    folds: int | None = None, path_length: int | None = None) -> GroupedResult:
+        """:meth:`DataFrame.elastic_net` per group."""
+        return self._statistic("elastic_net", _penalized("elastic_net", formula, lam, l1_ratio, standardize, folds,
+                                                         path_length))
+
+
 def _key_name(expr: str) -> str:
     """A group key's name in results: the column for a (possibly quoted) column, else the
     expression."""
