@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -38,19 +39,34 @@ struct HashUnit {
 /// What a NULL contributes.
 const NULL_BITS: u64 = 0x6e75_6c6c_6e75_6c6c;
 
+/// The rows' hashes before any value: the seed, mixed.
+fn seeded(seed: i64, rows: usize) -> Vec<u64> {
+    vec![mix(seed as u64 ^ 0x9e37_79b9_7f4a_7c15); rows]
+}
+
+/// A hash as a unit: its top 53 bits over 2⁵³.
+fn unit(hash: u64) -> f64 {
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Mixes each row's value bits (`bits(i)`, or [`NULL_BITS`] where `nulls` says so) into its
+/// hash; generic, so the per-type closure is inlined into the loop.
+fn fold(hashes: &mut [u64], nulls: Option<&NullBuffer>, bits: impl Fn(usize) -> u64) {
+    for (i, h) in hashes.iter_mut().enumerate() {
+        let v = if nulls.is_some_and(|n| n.is_null(i)) { NULL_BITS } else { bits(i) };
+        *h = mix(*h ^ v);
+    }
+}
+
 /// Folds one column's values into the rows' hashes.
 fn fold_column(hashes: &mut [u64], column: &ArrayRef) -> Result<()> {
-    let fold = |hashes: &mut [u64], bits: &dyn Fn(usize) -> u64| {
-        for (i, h) in hashes.iter_mut().enumerate() {
-            let v = if column.is_null(i) { NULL_BITS } else { bits(i) };
-            *h = mix(*h ^ v);
-        }
-    };
+    let nulls = column.logical_nulls();
+    let nulls = nulls.as_ref();
     match column.data_type() {
         DataType::Float16 | DataType::Float32 | DataType::Float64 => {
             let floats = cast(column, &DataType::Float64)?;
             let floats = floats.as_primitive::<Float64Type>();
-            fold(hashes, &|i| {
+            fold(hashes, nulls, |i| {
                 let x = floats.value(i);
                 if x == 0.0 {
                     0
@@ -63,24 +79,24 @@ fn fold_column(hashes: &mut [u64], column: &ArrayRef) -> Result<()> {
         }
         DataType::Boolean => {
             let b = column.as_boolean();
-            fold(hashes, &|i| u64::from(b.value(i)));
+            fold(hashes, nulls, |i| u64::from(b.value(i)));
         }
         t if t.is_integer() || t.is_temporal() => {
             let ints = cast(column, &DataType::Int64)?;
             let ints = ints.as_primitive::<Int64Type>();
-            fold(hashes, &|i| ints.value(i) as u64);
+            fold(hashes, nulls, |i| ints.value(i) as u64);
         }
         DataType::Utf8View => {
             let s = column.as_string_view();
-            fold(hashes, &|i| mix_bytes(s.value(i).as_bytes()));
+            fold(hashes, nulls, |i| mix_bytes(s.value(i).as_bytes()));
         }
         DataType::Utf8 => {
             let s = column.as_string::<i32>();
-            fold(hashes, &|i| mix_bytes(s.value(i).as_bytes()));
+            fold(hashes, nulls, |i| mix_bytes(s.value(i).as_bytes()));
         }
         DataType::LargeUtf8 => {
             let s = column.as_string::<i64>();
-            fold(hashes, &|i| mix_bytes(s.value(i).as_bytes()));
+            fold(hashes, nulls, |i| mix_bytes(s.value(i).as_bytes()));
         }
         other => match cast(column, &DataType::Utf8) {
             Ok(text) => fold_column(hashes, &text)?,
@@ -115,11 +131,11 @@ impl ScalarUDFImpl for HashUnit {
             ColumnarValue::Array(_) => return exec_err!("hash_unit: the seed must be a constant"),
         };
         let n = args.number_rows;
-        let mut hashes = vec![mix(seed as u64 ^ 0x9e37_79b9_7f4a_7c15); n];
+        let mut hashes = seeded(seed, n);
         for value in &args.args[1..] {
             fold_column(&mut hashes, &value.to_array(n)?)?;
         }
-        let units: Float64Array = hashes.iter().map(|&h| Some((h >> 11) as f64 / (1u64 << 53) as f64)).collect();
+        let units: Float64Array = hashes.iter().map(|&h| Some(unit(h))).collect();
         Ok(ColumnarValue::Array(Arc::new(units)))
     }
 }
@@ -130,12 +146,11 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
 
     fn units(seed: i64, columns: Vec<ArrayRef>) -> Vec<f64> {
-        let n = columns[0].len();
-        let mut hashes = vec![mix(seed as u64 ^ 0x9e37_79b9_7f4a_7c15); n];
+        let mut hashes = seeded(seed, columns[0].len());
         for c in &columns {
             fold_column(&mut hashes, c).unwrap();
         }
-        hashes.iter().map(|&h| (h >> 11) as f64 / (1u64 << 53) as f64).collect()
+        hashes.iter().map(|&h| unit(h)).collect()
     }
 
     #[test]
