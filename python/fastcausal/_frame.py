@@ -248,9 +248,12 @@ class DataFrame:
         """The Arrow PyCapsule stream interface: ``pa.table(df)``, ``polars.DataFrame(df)``."""
         return self._frame.to_arrow().__arrow_c_stream__(requested_schema)
 
-    def to_pandas(self) -> pandas.DataFrame:
-        """Runs the plan; every row as pandas (through Arrow)."""
-        return self.to_arrow().to_pandas()
+    def to_pandas(self, **options: Any) -> pandas.DataFrame:
+        """Runs the plan; every row as pandas, converted by pyarrow (``options`` go to
+        ``pyarrow.Table.to_pandas``).
+
+        Example: ``df.to_pandas(types_mapper=pd.ArrowDtype)`` keeps Arrow types in pandas."""
+        return self.to_arrow().to_pandas(**options)
 
     def to_polars(self) -> polars.DataFrame:
         """Runs the plan; every row as polars (zero-copy through Arrow)."""

@@ -51,6 +51,32 @@ def test_polars_round_trip(people):
     assert back["score"].null_count() == 1
 
 
+def test_large_frames_keep_their_order_and_cross_in_large_batches():
+    # 400,000 rows in one batch: sliced (not copied) into 2 runs of 200,000 consecutive rows,
+    # each cut at 131,072 rows (the crossing's batch size), and read back run after run.
+    s = fc.connect()
+    s.sql("SET datafusion.execution.target_partitions = 2")
+    n = 400_000
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "x": pa.array([i * 0.5 for i in range(n)])})
+    df = s.from_arrow(table)
+    back = df.to_arrow()
+    assert back.equals(table)
+    assert [len(b) for b in back.to_batches()] == [131_072, 68_928, 131_072, 68_928]
+    assert df.filter("id % 3 = 0").to_pandas()["id"].tolist() == list(range(0, n, 3))
+    assert df.with_column("y", "x * 2").to_pandas()["y"].tolist()[-2:] == [(n - 2) * 1.0, (n - 1) * 1.0]
+    # A small table in several batches is one batch (one partition), so it keeps its order too.
+    small = pa.Table.from_batches(table.slice(0, 20_000).to_batches(max_chunksize=1000))
+    odd = s.from_arrow(small).filter("id % 2 = 1").to_arrow()
+    assert odd.column("id").to_pylist() == list(range(1, 20_000, 2)) and odd.column("id").num_chunks == 1
+    # Batches that come in smaller stay as they are (they are not copied together).
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=50_000))
+    assert [len(b) for b in s.from_arrow(chunked).to_arrow().to_batches()] == [50_000] * 8
+    # to_pandas passes its options to pyarrow.
+    import pandas as pd
+
+    assert isinstance(df.limit(3).to_pandas(types_mapper=pd.ArrowDtype)["id"].dtype, pd.ArrowDtype)
+
+
 def test_operations(people):
     df = fc.from_arrow(people)
     assert df.filter("score > 2").select("id").to_arrow().column("id").to_pylist() == [3, 4, 5]

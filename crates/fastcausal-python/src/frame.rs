@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::physical_plan::collect_partitioned;
 use fastcausal_engine::Engine;
 use fastcausal_engine::error::closest;
 use fastcausal_engine::output::{flatten_structs, flattened_schema};
@@ -16,7 +17,7 @@ use futures::StreamExt;
 use pyo3::prelude::*;
 use pyo3_arrow::{PySchema, PyTable};
 
-use crate::{py_error, py_message, run};
+use crate::{ARROW_BATCH_ROWS, py_error, py_message, run};
 
 /// A lazy table: a DataFusion plan over files, warehouse tables or Arrow data from Python.
 /// Nothing runs until its rows are asked for.
@@ -105,10 +106,23 @@ impl Frame {
     }
 
     /// Runs the plan and returns every row as an Arrow table (its buffers handed to Python
-    /// without copying).
+    /// without copying), the plan's partitions one after the other: a frame of rows from Python
+    /// or from files, selected or filtered, comes back in its order.
+    ///
+    /// The plan runs with batches of at least [`ARROW_BATCH_ROWS`] rows: each batch costs
+    /// pyarrow an import of every column and pandas a chunk to stitch, so 8,192-row batches (the
+    /// engine's default) made a 10M × 17 frame's `to_pandas` 1.7× pyarrow's own conversion.
     fn to_arrow(&self, py: Python<'_>) -> PyResult<PyTable> {
         let (engine, df) = (self.engine.clone(), self.df.clone());
-        let batches = run(py, async move { df.collect().await.map_err(|e| py_error(&engine, e)) })?;
+        let batches = run(py, async move {
+            let task = df.task_ctx();
+            let config = task.session_config().clone();
+            let rows = config.batch_size().max(ARROW_BATCH_ROWS);
+            let task = Arc::new(task.with_session_config(config.with_batch_size(rows)));
+            let plan = df.create_physical_plan().await.map_err(|e| py_error(&engine, e))?;
+            let parts = collect_partitioned(plan, task).await.map_err(|e| py_error(&engine, e))?;
+            Ok(parts.into_iter().flatten().collect::<Vec<_>>())
+        })?;
         let schema = batches.first().map_or_else(|| self.arrow_schema(), RecordBatch::schema);
         PyTable::try_new(batches, schema)
     }

@@ -46,6 +46,12 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("starting the tokio runtime")
 });
 
+/// Rows per Arrow batch crossing between Python and the engine, both ways: data from Python is
+/// sliced (not copied) to this size, and results are computed in batches at least this large.
+/// Every batch costs the receiving side per-column work (an import, a chunk), so large ones keep
+/// the crossing's cost to a few milliseconds for a 10M-row table.
+pub(crate) const ARROW_BATCH_ROWS: usize = 1 << 17;
+
 /// How often a running call looks for Ctrl-C.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 

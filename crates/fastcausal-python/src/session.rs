@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::datasource::MemTable;
 use fastcausal_engine::sources::{FileKind, SourceOptions, table_for_path};
 use fastcausal_engine::{Engine, Warehouse};
@@ -11,11 +14,8 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::frame::Frame;
-use crate::{py_error, py_message, run};
+use crate::{ARROW_BATCH_ROWS, py_error, py_message, run};
 
-/// Rows per slice of data handed over from Python: a large table is cut (without copying) into
-/// slices spread over the session's partitions, so its scans run on every core.
-const SLICE_ROWS: usize = 1 << 17;
 
 /// A fastcausal engine: reads files and Arrow data, runs SQL, resolves warehouse tables.
 #[pyclass(frozen, module = "fastcausal._internal")]
@@ -88,22 +88,12 @@ impl Session {
     }
 
     /// Arrow data from Python (anything with `__arrow_c_stream__` or `__arrow_c_array__`: a
-    /// pyarrow Table or RecordBatch, a polars DataFrame, …) as a frame, without copying it.
+    /// pyarrow Table or RecordBatch, a polars DataFrame, …) as a frame, without copying it
+    /// (see [`partition_rows`]).
     fn from_arrow(&self, data: AnyRecordBatch) -> PyResult<Frame> {
-        let table = data.into_table()?;
-        let (batches, schema) = table.into_inner();
-        let partitions = self.engine.context().state().config().target_partitions().max(1);
-        let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-        let mut next = 0;
-        for batch in batches {
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let len = SLICE_ROWS.min(batch.num_rows() - offset);
-                parts[next % partitions].push(batch.slice(offset, len));
-                next += 1;
-                offset += len;
-            }
-        }
+        let (batches, schema) = data.into_table()?.into_inner();
+        let partitions = self.engine.context().state().config().target_partitions();
+        let parts = partition_rows(&schema, batches, partitions).map_err(|e| py_message(e.to_string()))?;
         let table = MemTable::try_new(schema, parts).map_err(|e| py_error(&self.engine, e))?;
         let df = self.engine.context().read_table(Arc::new(table)).map_err(|e| py_error(&self.engine, e))?;
         Ok(Frame::new(self.engine.clone(), df))
@@ -120,4 +110,40 @@ impl Session {
         let Some(w) = self.engine.warehouse() else { return Ok(Vec::new()) };
         Ok(w.tables().map_err(|e| py_message(e.to_string()))?.into_keys().collect())
     }
+}
+
+/// Cuts a table into `partitions` runs of consecutive rows, each run a list of slices (views, not
+/// copies) of at most [`ARROW_BATCH_ROWS`] rows, so that scans run on every core and reading the
+/// partitions in order gives the rows in their order.
+///
+/// A table of at most [`ARROW_BATCH_ROWS`] rows becomes one partition of one batch (copied
+/// together if it came in several, which for so few rows costs microseconds): the planner deals a
+/// lone partition's batches round-robin to the cores, which would shuffle several.
+fn partition_rows(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    partitions: usize,
+) -> Result<Vec<Vec<RecordBatch>>, ArrowError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows <= ARROW_BATCH_ROWS {
+        let batch = if batches.len() == 1 { batches.into_iter().next() } else { Some(concat_batches(schema, &batches)?) };
+        return Ok(vec![batch.into_iter().collect()]);
+    }
+    let per_partition = rows.div_ceil(partitions.max(1));
+    let mut parts: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut room = 0; // rows the last partition still takes
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if room == 0 {
+                parts.push(Vec::new());
+                room = per_partition;
+            }
+            let len = (batch.num_rows() - offset).min(room).min(ARROW_BATCH_ROWS);
+            parts.last_mut().expect("pushed above").push(batch.slice(offset, len));
+            offset += len;
+            room -= len;
+        }
+    }
+    Ok(parts)
 }
