@@ -164,7 +164,7 @@ pub async fn run_sql(engine: &Engine, sql: &str, printer: &Printer) -> Result<()
 /// Collects and prints one result (nothing for DDL).
 pub async fn print_dataframe(engine: &Engine, df: DataFrame, printer: &Printer) -> Result<(), Failure> {
     let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| Failure(engine.error_message(&e)))?;
+    let batches = fastcausal_engine::run::collect(df).await.map_err(|e| Failure(engine.error_message(&e)))?;
     if schema.fields().is_empty() {
         return Ok(());
     }

@@ -29,6 +29,7 @@ use crate::progress::{Cancel, Progress, Unit};
 use crate::session::Engine;
 use crate::sources::{FileKind, SourceOptions, csv_dialect, detect, expand};
 use crate::warehouse::{PendingTable, TableEntry, Warehouse};
+use futures::future::BoxFuture;
 
 /// Rows per batch while importing.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -53,47 +54,49 @@ pub fn writer_properties() -> WriterProperties {
 }
 
 /// Imports `path` into `engine`'s warehouse.
-pub async fn import(
-    engine: &Engine,
-    path: &str,
-    options: &ImportOptions,
+pub fn import<'a>(
+    engine: &'a Engine,
+    path: &'a str,
+    options: &'a ImportOptions,
     progress: Arc<dyn Progress>,
     cancel: Arc<Cancel>,
-) -> EngineResult<TableEntry> {
-    let warehouse = engine
-        .warehouse()
-        .cloned()
-        .ok_or_else(|| EngineError::input(path, "this session has no warehouse to import into"))?;
-    let single = Path::new(path).is_file();
-    if !single {
-        let files = expand(path).map_err(EngineError::from)?;
-        if files.is_empty() {
-            return Err(EngineError::input(path, "no such file, directory or matching files"));
-        }
-        return import_through_engine(engine, &warehouse, path, options, progress, cancel).await;
-    }
-    let kind = match options.format {
-        Some(k) => k,
-        None => detect(path).map(|d| d.kind).ok_or_else(|| {
-            EngineError::input(path, "cannot tell the format from the file name; pass --format csv|json|parquet|arrow")
-        })?,
-    };
-    let compression = detect(path).map_or(FileCompressionType::UNCOMPRESSED, |d| d.compression);
-    let (warehouse, path_buf, options) = (warehouse.clone(), PathBuf::from(path), options.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut pending = warehouse.begin(&options.table, options.replace)?;
-        let rows = match kind {
-            FileKind::Csv => {
-                import_csv(&path_buf, compression, &options.source, &mut pending, progress.as_ref(), &cancel)?
+) -> BoxFuture<'a, EngineResult<TableEntry>> {
+    Box::pin(async move {
+        let warehouse = engine
+            .warehouse()
+            .cloned()
+            .ok_or_else(|| EngineError::input(path, "this session has no warehouse to import into"))?;
+        let single = Path::new(path).is_file();
+        if !single {
+            let files = expand(path).map_err(EngineError::from)?;
+            if files.is_empty() {
+                return Err(EngineError::input(path, "no such file, directory or matching files"));
             }
-            FileKind::Json => import_json(&path_buf, compression, &mut pending, progress.as_ref(), &cancel)?,
-            FileKind::Parquet => import_parquet(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
-            FileKind::Arrow => import_arrow(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
+            return import_through_engine(engine, &warehouse, path, options, progress, cancel).await;
+        }
+        let kind = match options.format {
+            Some(k) => k,
+            None => detect(path).map(|d| d.kind).ok_or_else(|| {
+                EngineError::input(path, "cannot tell the format from the file name; pass --format csv|json|parquet|arrow")
+            })?,
         };
-        warehouse.commit(pending, rows, Some(path_buf.display().to_string()))
+        let compression = detect(path).map_or(FileCompressionType::UNCOMPRESSED, |d| d.compression);
+        let (warehouse, path_buf, options) = (warehouse.clone(), PathBuf::from(path), options.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut pending = warehouse.begin(&options.table, options.replace)?;
+            let rows = match kind {
+                FileKind::Csv => {
+                    import_csv(&path_buf, compression, &options.source, &mut pending, progress.as_ref(), &cancel)?
+                }
+                FileKind::Json => import_json(&path_buf, compression, &mut pending, progress.as_ref(), &cancel)?,
+                FileKind::Parquet => import_parquet(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
+                FileKind::Arrow => import_arrow(&path_buf, &mut pending, progress.as_ref(), &cancel)?,
+            };
+            warehouse.commit(pending, rows, Some(path_buf.display().to_string()))
+        })
+        .await
+        .map_err(|e| EngineError::input(path, format!("import task failed: {e}")))?
     })
-    .await
-    .map_err(|e| EngineError::input(path, format!("import task failed: {e}")))?
 }
 
 /// Counts bytes read through it, reporting them as progress.

@@ -34,6 +34,7 @@ pub mod models;
 pub mod multipass;
 pub mod output;
 pub mod progress;
+pub mod run;
 pub mod session;
 pub mod sniff;
 pub mod sources;

@@ -19,6 +19,7 @@ use crate::functions::aggregate_functions;
 use crate::metric_sql::rewrite_statement_with;
 use crate::sources::{SourceOptions, looks_like_path};
 use crate::warehouse::Warehouse;
+use futures::future::BoxFuture;
 
 /// The default session configuration: information schema on (`SHOW TABLES`), all cores.
 pub fn default_config() -> SessionConfig {
@@ -142,50 +143,58 @@ impl Engine {
 
     /// Plans and starts one parsed statement (DDL takes effect now, `CREATE MODEL` too; queries
     /// run when collected).
-    pub async fn execute(&self, command: Command) -> Result<DataFrame> {
-        match command {
-            Command::Sql(s) => self.execute_statement(s).await,
-            Command::CreateModel { name, replace, query } => {
-                let Some(warehouse) = &self.warehouse else {
-                    return Err(DataFusionError::Plan(
-                        "CREATE MODEL: models live in a warehouse, and this session has none".into(),
-                    ));
-                };
-                let batches = self.execute_statement(query).await?.collect().await?;
-                let doc = crate::models::document_from_batches(&batches)?;
-                let entry = warehouse
-                    .save_model(&name, &doc, replace)
-                    .map_err(|e| DataFusionError::Plan(format!("CREATE MODEL {name}: {e}")))?;
-                self.ctx.read_batch(crate::models::entry_batch(&entry, &doc))
+    pub fn execute(&self, command: Command) -> BoxFuture<'_, Result<DataFrame>> {
+        Box::pin(async move {
+            match command {
+                Command::Sql(s) => self.execute_statement(s).await,
+                Command::CreateModel { name, replace, query } => {
+                    let Some(warehouse) = &self.warehouse else {
+                        return Err(DataFusionError::Plan(
+                            "CREATE MODEL: models live in a warehouse, and this session has none".into(),
+                        ));
+                    };
+                    let batches = self.execute_statement(query).await?.collect().await?;
+                    let doc = crate::models::document_from_batches(&batches)?;
+                    let entry = warehouse
+                        .save_model(&name, &doc, replace)
+                        .map_err(|e| DataFusionError::Plan(format!("CREATE MODEL {name}: {e}")))?;
+                    self.ctx.read_batch(crate::models::entry_batch(&entry, &doc))
+                }
             }
-        }
+        })
     }
 
     /// Plans and starts one parsed SQL statement. Statistics that need several passes over the
     /// data (logistic regression, HC2/HC3 errors) run their earlier passes here, before planning
     /// (see [`crate::multipass`]).
-    pub async fn execute_statement(&self, mut statement: Statement) -> Result<DataFrame> {
-        crate::multipass::resolve(self, &mut statement).await?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        self.ctx.execute_logical_plan(plan).await
+    pub fn execute_statement(&self, mut statement: Statement) -> BoxFuture<'_, Result<DataFrame>> {
+        Box::pin(async move {
+            crate::multipass::resolve(self, &mut statement).await?;
+            let plan = self.ctx.state().statement_to_plan(statement).await?;
+            self.ctx.execute_logical_plan(plan).await
+        })
     }
 
     /// Runs every statement of `sql` in order and returns the result of each.
-    pub async fn sql_all(&self, sql: &str) -> Result<Vec<DataFrame>> {
-        let mut out = Vec::new();
-        for s in self.parse(sql)? {
-            out.push(self.execute(s).await?);
-        }
-        Ok(out)
+    pub fn sql_all<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<Vec<DataFrame>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for s in self.parse(sql)? {
+                out.push(self.execute(s).await?);
+            }
+            Ok(out)
+        })
     }
 
     /// The result of a single statement.
-    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let mut statements = self.parse(sql)?;
-        if statements.len() != 1 {
-            return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", statements.len())));
-        }
-        self.execute(statements.pop_front().expect("one statement")).await
+    pub fn sql<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<DataFrame>> {
+        Box::pin(async move {
+            let mut statements = self.parse(sql)?;
+            if statements.len() != 1 {
+                return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", statements.len())));
+            }
+            self.execute(statements.pop_front().expect("one statement")).await
+        })
     }
 
     /// A one-line message for a person, with suggestions for unknown tables.

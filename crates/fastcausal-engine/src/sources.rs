@@ -22,6 +22,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 
 use crate::sniff::{CsvDialect, sniff_csv};
+use futures::future::BoxFuture;
 
 /// Options that override what is detected from the files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,58 +176,60 @@ pub fn csv_dialect(path: &Path, compression: FileCompressionType, options: &Sour
 }
 
 /// A table over the files at `path` (file, glob or directory); `Ok(None)` if nothing matches.
-pub async fn table_for_path(
-    session: &dyn Session,
-    path: &str,
-    options: &SourceOptions,
-) -> Result<Option<Arc<dyn TableProvider>>> {
-    let files = expand(path)?;
-    let Some(first) = files.first() else { return Ok(None) };
-    let name_for_format =
-        if has_glob(path) || Path::new(path).is_dir() { first.to_string_lossy().to_string() } else { path.to_string() };
-    let detected = match (options.format, detect(&name_for_format)) {
-        (Some(kind), Some(d)) => Some(Detected { kind, ..d }),
-        (Some(kind), None) => {
-            Some(Detected { kind, compression: FileCompressionType::UNCOMPRESSED, extension: String::new() })
-        }
-        (None, d) => d,
-    };
-    let Some(detected) = detected else {
-        return plan_err!(
-            "cannot tell the format of '{path}' from its name; use a .parquet, .csv, .tsv, .json/.ndjson or .arrow file, \
-             or CREATE EXTERNAL TABLE … STORED AS <format> LOCATION '{path}'"
-        );
-    };
-    let format: Arc<dyn FileFormat> = match detected.kind {
-        FileKind::Parquet => Arc::new(ParquetFormat::default()),
-        FileKind::Csv => {
-            let dialect = csv_dialect(first, detected.compression, options)?;
-            Arc::new(
-                CsvFormat::default()
-                    .with_has_header(dialect.has_header)
-                    .with_delimiter(dialect.delimiter)
-                    .with_schema_infer_max_rec(100_000)
-                    .with_file_compression_type(detected.compression),
-            )
-        }
-        FileKind::Json => Arc::new(
-            JsonFormat::default().with_schema_infer_max_rec(100_000).with_file_compression_type(detected.compression),
-        ),
-        FileKind::Arrow => Arc::new(ArrowFormat),
-    };
-    // A single file is read whatever its extension; a glob or directory selects by extension.
-    let extension = if has_glob(path) || Path::new(path).is_dir() { detected.extension.clone() } else { String::new() };
-    let listing = ListingOptions::new(format).with_file_extension(extension);
-    let url = ListingTableUrl::parse(path)?;
-    let schema = listing.infer_schema(session, &url).await.map_err(|e| {
-        DataFusionError::Plan(format!(
-            "cannot read {} '{path}': {}",
-            detected.kind.name(),
-            crate::error::user_message(&e)
-        ))
-    })?;
-    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
-    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+pub fn table_for_path<'a>(
+    session: &'a dyn Session,
+    path: &'a str,
+    options: &'a SourceOptions,
+) -> BoxFuture<'a, Result<Option<Arc<dyn TableProvider>>>> {
+    Box::pin(async move {
+        let files = expand(path)?;
+        let Some(first) = files.first() else { return Ok(None) };
+        let name_for_format =
+            if has_glob(path) || Path::new(path).is_dir() { first.to_string_lossy().to_string() } else { path.to_string() };
+        let detected = match (options.format, detect(&name_for_format)) {
+            (Some(kind), Some(d)) => Some(Detected { kind, ..d }),
+            (Some(kind), None) => {
+                Some(Detected { kind, compression: FileCompressionType::UNCOMPRESSED, extension: String::new() })
+            }
+            (None, d) => d,
+        };
+        let Some(detected) = detected else {
+            return plan_err!(
+                "cannot tell the format of '{path}' from its name; use a .parquet, .csv, .tsv, .json/.ndjson or .arrow file, \
+                 or CREATE EXTERNAL TABLE … STORED AS <format> LOCATION '{path}'"
+            );
+        };
+        let format: Arc<dyn FileFormat> = match detected.kind {
+            FileKind::Parquet => Arc::new(ParquetFormat::default()),
+            FileKind::Csv => {
+                let dialect = csv_dialect(first, detected.compression, options)?;
+                Arc::new(
+                    CsvFormat::default()
+                        .with_has_header(dialect.has_header)
+                        .with_delimiter(dialect.delimiter)
+                        .with_schema_infer_max_rec(100_000)
+                        .with_file_compression_type(detected.compression),
+                )
+            }
+            FileKind::Json => Arc::new(
+                JsonFormat::default().with_schema_infer_max_rec(100_000).with_file_compression_type(detected.compression),
+            ),
+            FileKind::Arrow => Arc::new(ArrowFormat),
+        };
+        // A single file is read whatever its extension; a glob or directory selects by extension.
+        let extension = if has_glob(path) || Path::new(path).is_dir() { detected.extension.clone() } else { String::new() };
+        let listing = ListingOptions::new(format).with_file_extension(extension);
+        let url = ListingTableUrl::parse(path)?;
+        let schema = listing.infer_schema(session, &url).await.map_err(|e| {
+            DataFusionError::Plan(format!(
+                "cannot read {} '{path}': {}",
+                detected.kind.name(),
+                crate::error::user_message(&e)
+            ))
+        })?;
+        let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
+        Ok(Some(Arc::new(ListingTable::try_new(config)?) as Arc<dyn TableProvider>))
+    })
 }
 
 #[cfg(test)]

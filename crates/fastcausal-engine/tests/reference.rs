@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::execution::context::SessionConfig;
-use fastcausal_engine::{Engine, SourceOptions, default_config};
+use fastcausal_engine::{Engine, SourceOptions, default_config, run};
 use serde_json::Value;
 
 fn workspace() -> PathBuf {
@@ -48,7 +48,7 @@ fn engines() -> Vec<(&'static str, Engine)> {
 }
 
 async fn column_f64(engine: &Engine, sql: &str) -> Vec<f64> {
-    let batches = engine.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).collect().await.expect("runs");
+    let batches = run::collect(engine.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))).await.expect("runs");
     batches
         .iter()
         .flat_map(|b| {
@@ -100,7 +100,7 @@ async fn reference_data_reads_back_exactly() {
     let engine = Engine::in_memory();
     let path = data_path();
     let sql = format!("SELECT treatment, count(*), avg(numerator) FROM '{path}' GROUP BY treatment ORDER BY treatment");
-    let batches = engine.sql(&sql).await.unwrap().collect().await.unwrap();
+    let batches = run::collect(engine.sql(&sql).await.unwrap()).await.unwrap();
     let b = &batches[0];
     for arm in 0..2 {
         assert_eq!(
@@ -289,13 +289,13 @@ async fn predictions_match_statsmodels() {
         for case in multipass()["predict_cases"].as_array().expect("predict cases") {
             let name = case["name"].as_str().unwrap();
             let create = case["create"].as_str().unwrap().replace("{path}", &path);
-            engine.sql(&create).await.unwrap_or_else(|e| panic!("{name}: {e}")).collect().await.expect("created");
+            run::collect(engine.sql(&create).await.unwrap_or_else(|e| panic!("{name}: {e}"))).await.expect("created");
             let sql = format!(
                 "SELECT predict('{}') AS p FROM '{path}' WHERE treatment = 1 AND x5 < 0.25 ORDER BY x1",
                 case["model"].as_str().unwrap()
             );
             let batches =
-                engine.sql(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}")).collect().await.expect("runs");
+                run::collect(engine.sql(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}"))).await.expect("runs");
             let got: Vec<Value> =
                 batches.iter().flat_map(|b| (0..b.num_rows()).map(|i| value_json(b.column(0).as_ref(), i))).collect();
             let want = case["rows"].as_array().unwrap();
@@ -346,7 +346,7 @@ async fn run_cases(cases: &[Value]) -> Vec<String> {
                 sql += &format!(" GROUP BY {g} ORDER BY {g}");
             }
             let batches = match engine.sql(&sql).await {
-                Ok(df) => match df.collect().await {
+                Ok(df) => match run::collect(df).await {
                     Ok(b) => b,
                     Err(e) => {
                         failures.push(format!("[{engine_name}] {name}: {e}"));

@@ -24,7 +24,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::CsvReadOptions;
 use fastcausal_engine::output::{flatten_structs, format_float};
-use fastcausal_engine::{Engine, SourceOptions, Warehouse, default_config};
+use fastcausal_engine::{Engine, SourceOptions, Warehouse, default_config, run};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 
 fn workspace() -> PathBuf {
@@ -55,7 +55,7 @@ async fn reference_batches() -> &'static (SchemaRef, Vec<RecordBatch>) {
         .await
         .expect("reference data");
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.expect("reference data");
+    let batches = run::collect(df).await.expect("reference data");
     let _ = DATA.set((schema, batches));
     DATA.get().expect("set")
 }
@@ -136,7 +136,7 @@ impl AsyncDB for TestDb {
         let err = |e: datafusion::error::DataFusionError| SltError(self.engine.error_message(&e));
         let df = self.engine.sql(sql).await.map_err(err)?;
         let schema_width = df.schema().fields().len();
-        let batches = df.collect().await.map_err(err)?;
+        let batches = run::collect(df).await.map_err(err)?;
         if schema_width == 0 {
             return Ok(DBOutput::StatementComplete(0));
         }

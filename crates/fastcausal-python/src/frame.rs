@@ -2,14 +2,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::physical_plan::collect_partitioned;
 use fastcausal_engine::Engine;
 use fastcausal_engine::error::closest;
 use fastcausal_engine::output::{flatten_structs, flattened_schema};
@@ -115,13 +114,7 @@ impl Frame {
     fn to_arrow(&self, py: Python<'_>) -> PyResult<PyTable> {
         let (engine, df) = (self.engine.clone(), self.df.clone());
         let batches = run(py, async move {
-            let task = df.task_ctx();
-            let config = task.session_config().clone();
-            let rows = config.batch_size().max(ARROW_BATCH_ROWS);
-            let task = Arc::new(task.with_session_config(config.with_batch_size(rows)));
-            let plan = df.create_physical_plan().await.map_err(|e| py_error(&engine, e))?;
-            let parts = collect_partitioned(plan, task).await.map_err(|e| py_error(&engine, e))?;
-            Ok(parts.into_iter().flatten().collect::<Vec<_>>())
+            fastcausal_engine::run::collect_in_order(df, ARROW_BATCH_ROWS).await.map_err(|e| py_error(&engine, e))
         })?;
         let schema = batches.first().map_or_else(|| self.arrow_schema(), RecordBatch::schema);
         PyTable::try_new(batches, schema)
@@ -130,7 +123,7 @@ impl Frame {
     /// The number of rows.
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
         let (engine, df) = (self.engine.clone(), self.df.clone());
-        run(py, async move { df.count().await.map_err(|e| py_error(&engine, e)) })
+        run(py, async move { fastcausal_engine::run::count(df).await.map_err(|e| py_error(&engine, e)) })
     }
 
     /// The logical and physical plans as text; with `analyze`, runs the query and shows what each
@@ -139,11 +132,8 @@ impl Frame {
     fn explain(&self, py: Python<'_>, verbose: bool, analyze: bool) -> PyResult<String> {
         let (engine, df) = (self.engine.clone(), self.df.clone());
         let batches = run(py, async move {
-            df.explain(verbose, analyze)
-                .map_err(|e| py_error(&engine, e))?
-                .collect()
-                .await
-                .map_err(|e| py_error(&engine, e))
+            let explained = df.explain(verbose, analyze).map_err(|e| py_error(&engine, e))?;
+            fastcausal_engine::run::collect(explained).await.map_err(|e| py_error(&engine, e))
         })?;
         let mut out = String::new();
         for b in &batches {
@@ -225,7 +215,7 @@ impl Frame {
                 .suffix(".tmp")
                 .tempfile_in(&dir)
                 .map_err(|e| fail(&e))?;
-            let mut stream = df.execute_stream().await.map_err(|e| py_error(&engine, e))?;
+            let mut stream = fastcausal_engine::run::execute_stream(df).await.map_err(|e| py_error(&engine, e))?;
             let mut rows = 0u64;
             if parquet {
                 let props = fastcausal_engine::import::writer_properties();
