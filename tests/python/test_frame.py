@@ -71,6 +71,11 @@ def test_large_frames_keep_their_order_and_cross_in_large_batches():
     # Batches that come in smaller stay as they are (they are not copied together).
     chunked = pa.Table.from_batches(table.to_batches(max_chunksize=50_000))
     assert [len(b) for b in s.from_arrow(chunked).to_arrow().to_batches()] == [50_000] * 8
+    # head and limit take the first rows, every time (not the first rows some core delivers).
+    for _ in range(10):
+        assert df.head(3)["id"].tolist() == [0, 1, 2]
+        assert df.filter("id % 7 = 3").limit(2, offset=1).to_arrow().column("id").to_pylist() == [10, 17]
+        assert df.filter("id >= 250000").head(1)["id"].tolist() == [250_000]
     # to_pandas passes its options to pyarrow.
     import pandas as pd
 

@@ -25,6 +25,7 @@
 pub mod catalog;
 pub mod describe;
 pub mod error;
+pub mod first_rows;
 pub mod functions;
 pub mod gen_data;
 pub mod import;

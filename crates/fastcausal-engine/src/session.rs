@@ -30,7 +30,11 @@ pub fn default_config() -> SessionConfig {
 /// Python, server) and every cluster executor builds its sessions here, so that a function
 /// available in one is available in all.
 pub fn session_state(config: SessionConfig) -> SessionState {
-    let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::first_rows::FirstRows))
+        .build();
     crate::local_files::MappedFileStore::register(state.runtime_env());
     for f in aggregate_functions() {
         state.register_udaf(Arc::new(f)).expect("registering an aggregate function cannot fail");
