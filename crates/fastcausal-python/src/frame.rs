@@ -108,7 +108,8 @@ impl Frame {
     /// without copying), the plan's partitions one after the other: a frame of rows from Python
     /// or from files, selected or filtered, comes back in its order.
     ///
-    /// The plan runs with batches of at least [`ARROW_BATCH_ROWS`] rows: each batch costs
+    /// A plan that passes rows through runs with batches of at least [`ARROW_BATCH_ROWS`] rows
+    /// ([`collect_in_order`](fastcausal_engine::run::collect_in_order)): each batch costs
     /// pyarrow an import of every column and pandas a chunk to stitch, so 8,192-row batches (the
     /// engine's default) made a 10M × 17 frame's `to_pandas` 1.7× pyarrow's own conversion.
     fn to_arrow(&self, py: Python<'_>) -> PyResult<PyTable> {

@@ -47,7 +47,8 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 });
 
 /// Rows per Arrow batch crossing between Python and the engine, both ways: data from Python is
-/// sliced (not copied) to this size, and results are computed in batches at least this large.
+/// sliced (not copied) to this size, and results that are rows read (not computed from many) are
+/// made in batches at least this large.
 /// Every batch costs the receiving side per-column work (an import, a chunk), so large ones keep
 /// the crossing's cost to a few milliseconds for a 10M-row table.
 pub(crate) const ARROW_BATCH_ROWS: usize = 1 << 17;
