@@ -70,7 +70,8 @@ impl PhysicalOptimizerRule for FirstRows {
 }
 
 /// The first `fetch` rows of `input`'s partitions read one after the other (see the
-/// [module documentation](self)).
+/// [module documentation](self)); with `fetch` = `usize::MAX`, all of them, in order
+/// ([`execute_stream_in_order`](crate::run::execute_stream_in_order)).
 #[derive(Debug)]
 pub struct FirstRowsExec {
     input: Arc<dyn ExecutionPlan>,
@@ -186,7 +187,8 @@ impl ExecutionPlan for FirstRowsExec {
     }
 }
 
-/// The partitions' queues, the current one first, and the rows still to pass on.
+/// The partitions' queues, the current one first, the rows still to pass on, and the tasks
+/// filling the queues (aborted when this is dropped, which stops the partitions).
 struct Turns {
     queues: VecDeque<mpsc::Receiver<Result<RecordBatch>>>,
     left: usize,

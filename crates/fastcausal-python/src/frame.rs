@@ -196,8 +196,9 @@ impl Frame {
         Ok(self.derive(df.map_err(|e| py_error(&self.engine, e))?))
     }
 
-    /// Writes the rows to `path` as "parquet" (snappy) or "csv" (with a header); the file appears
-    /// only when complete (written beside it, then renamed). Returns the rows written.
+    /// Writes the rows to `path` as "parquet" (snappy) or "csv" (with a header), in the frame's
+    /// order where it has one; the file appears only when complete (written beside it, then
+    /// renamed). Returns the rows written.
     fn write(&self, py: Python<'_>, path: PathBuf, format: &str) -> PyResult<u64> {
         let parquet = match format {
             "parquet" => true,
@@ -216,7 +217,7 @@ impl Frame {
                 .suffix(".tmp")
                 .tempfile_in(&dir)
                 .map_err(|e| fail(&e))?;
-            let mut stream = fastcausal_engine::run::execute_stream(df).await.map_err(|e| py_error(&engine, e))?;
+            let mut stream = fastcausal_engine::run::execute_stream_in_order(df).await.map_err(|e| py_error(&engine, e))?;
             let mut rows = 0u64;
             if parquet {
                 let props = fastcausal_engine::import::writer_properties();
