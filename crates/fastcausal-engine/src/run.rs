@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::Result;
-use datafusion::dataframe::DataFrame;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
@@ -98,10 +98,6 @@ async fn plan_in_order(df: DataFrame) -> Result<(Arc<dyn ExecutionPlan>, TaskCon
     Ok((plan, task.with_session_config(config), true))
 }
 
-fn contains(plan: &dyn ExecutionPlan, name: &str) -> bool {
-    plan.name() == name || plan.children().into_iter().any(|c| contains(c.as_ref(), name))
-}
-
 /// Whether every operator of `plan` hands on rows it reads (possibly fewer, possibly changed)
 /// rather than computing new ones from many.
 pub fn passes_rows_through(plan: &dyn ExecutionPlan) -> bool {
@@ -135,6 +131,10 @@ pub fn execute_stream(df: DataFrame) -> BoxFuture<'static, Result<SendableRecord
 mod tests {
     use super::*;
     use crate::Engine;
+
+    fn contains(plan: &dyn ExecutionPlan, name: &str) -> bool {
+        plan.name() == name || plan.children().into_iter().any(|c| contains(c.as_ref(), name))
+    }
 
     #[tokio::test]
     async fn row_wise_plans_are_told_from_the_others() {
